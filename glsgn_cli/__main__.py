@@ -1,0 +1,3 @@
+from glsgn_cli.app import main
+
+main()

@@ -1,0 +1,34 @@
+"""What every command shares: the stderr console and the mapping of errors to exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, NoReturn
+
+import typer
+from rich.console import Console
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``glsgn: error: MESSAGE`` on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]glsgn: error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def notice(message: str) -> None:
+    err_console.print(f"glsgn: {message}", markup=False)
+
+
+@contextlib.contextmanager
+def user_errors(code: int = EXIT_USAGE) -> Iterator[None]:
+    """Turn the core's user-facing errors into a one-line message and an exit code."""
+    from glsgn_core.errors import GlsgnError
+
+    try:
+        yield
+    except GlsgnError as exc:
+        fail(str(exc), code)

@@ -1,0 +1,43 @@
+"""The ``glsgn`` application: one module per command, registered here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from glsgn_cli import info
+
+app = typer.Typer(
+    name="glsgn",
+    help="Restore ultra-high-resolution photos: remove rain, haze and reflections, or upscale.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from glsgn_core import __version__
+
+        typer.echo(f"glsgn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Restore ultra-high-resolution photos: remove rain, haze and reflections, or upscale."""
+
+
+app.command("info")(info.info)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,12 @@
+"""Exceptions the core raises for problems a user can fix (the CLI maps them to exit codes)."""
+
+
+class GlsgnError(Exception):
+    """Base class: the message is one line that names what is wrong and, where possible, how to fix it."""
+
+
+class ModelNotFoundError(GlsgnError, KeyError):
+    """An unknown model or configuration name."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""

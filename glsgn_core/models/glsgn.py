@@ -1,0 +1,303 @@
+"""GLSGN: Global-Local Stepwise Generative Network (Feng et al.), section III of the paper.
+
+Four encoder-decoder pathways of one structure with independent parameters run in the order
+Sg, S1, S2, S3 on tensors of a single size (a quarter of the input per side):
+
+    Sg: the whole image at 1/4         (1 patch)
+    S1: the full-resolution image      (4 x 4 = 16 patches)
+    S2: the image at 1/2               (2 x 2 = 4 patches)
+    S3: the image at 1/4               (1 patch)
+
+They are tied together by iterative decoding (the decoded features of Sg and of the previous local
+pathway join each pathway's bottleneck), perceptual attention consistency (PAC, Eq. 2-3), patch
+normalisation in the local decoders (PN, Eq. 4-5) and a Laplacian-pyramid synthesis with learned
+masks (LP, Eq. 6-7). Readings of the paper where it is terse are in ``../shared/GUIDE.md`` and
+in the comments below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from glsgn_core.models._registry import register_model
+from glsgn_core.ops import down2, regrid, tile, untile, up2
+
+LOCAL_GRIDS = (4, 2, 1)  # patches per side for S1, S2, S3
+MIN_SIZE = 64
+
+
+@dataclass(frozen=True)
+class GLSGNConfig:
+    # Defaults are glsgn-full, sized to Table I: 15.68 M parameters, 0.623 TFLOPs (2 x MACs) at 3840x2160.
+    widths: tuple[int, ...] = (12, 24, 48, 96, 288)  # channels per encoder level (each level halves H, W)
+    enc_blocks: tuple[int, ...] = (0, 0, 0, 1)  # residual blocks per encoder level, before each downsampling
+    dec_blocks: tuple[int, ...] = (1, 0, 1, 1)  # residual blocks per decoder level, after each upsampling
+    mid_blocks: int = 2  # residual blocks at the bottleneck
+    in_chans: int = 3
+    local: bool = True  # False: the global pathway alone (Table III "Global-Only")
+    pn: bool = True  # patch normalisation in the local decoders
+    pac: bool = True  # False: each pathway uses only its own (plain) spatial attention
+    lp: bool = True  # False: the pyramid is summed with every mask fixed at 1
+    sigma1: float = 0.5  # PAC weight of the previous local pathway's attention
+    sigma2: float = 0.5  # PAC weight of the global pathway's attention
+    pn_eps: float = 1e-2
+    pn_max_gain: float = 4.0
+
+    def __post_init__(self) -> None:
+        levels = len(self.widths)
+        if len(self.enc_blocks) != levels - 1 or len(self.dec_blocks) != levels - 1:
+            raise ValueError("enc_blocks and dec_blocks need one entry per level above the bottleneck")
+        if not (0.0 <= self.sigma1 <= 1.0 and 0.0 <= self.sigma2 <= 1.0):
+            raise ValueError("sigma1 and sigma2 must lie in [0, 1]")
+
+
+class GLSGNOutput(NamedTuple):
+    image: Tensor  # B_out at the input's size
+    pathways: tuple[Tensor, ...]  # (B_g, B_1, B_2, B_3), each at its own scale; (B_g,) when global-only
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+def patch_gain(x_in: Tensor, x_out: Tensor, grid: int, eps: float, max_gain: float) -> Tensor:
+    """Eq. 4: per patch and channel, the neighbours' mean restoring intensity over the patch's own.
+
+    Restoring intensity r = mean over pixels of |out / in|. Patches of one image sit contiguously in
+    the batch (see ``ops.tile``); neighbours are the existing 4-neighbours in the grid. Returns a
+    (B, C, 1, 1) factor, bounded to [1 / max_gain, max_gain] so a near-zero input cannot blow it up.
+    """
+    b, c = x_out.shape[:2]
+    if grid == 1:
+        return x_out.new_ones(b, c, 1, 1)
+    r = (x_out.float().abs() / (x_in.float().abs() + eps)).mean(dim=(2, 3))
+    r = r.reshape(b // grid**2, grid, grid, c).permute(0, 3, 1, 2)  # (N, C, grid, grid)
+
+    def neighbour_sum(t: Tensor) -> Tensor:
+        p = F.pad(t, (1, 1, 1, 1))
+        return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+
+    count = neighbour_sum(torch.ones_like(r[:1, :1]))
+    gain = (neighbour_sum(r) / count / (r + eps)).clamp(1.0 / max_gain, max_gain)
+    return gain.permute(0, 2, 3, 1).reshape(b, c, 1, 1).to(x_out.dtype)
+
+
+class PatchNorm(nn.Module):
+    """Eq. 5: out' = A * out + B(out), B a learned 1x1 convolution (zero at start, so PN starts as A * out)."""
+
+    def __init__(self, dim: int, *, eps: float, max_gain: float) -> None:
+        super().__init__()
+        self.eps, self.max_gain = eps, max_gain
+        self.bias = nn.Conv2d(dim, dim, 1)
+        nn.init.zeros_(self.bias.weight)
+        nn.init.zeros_(self.bias.bias)
+
+    def forward(self, x_in: Tensor, x_out: Tensor, grid: int) -> Tensor:
+        return patch_gain(x_in, x_out, grid, self.eps, self.max_gain) * x_out + self.bias(x_out)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, dim: int, pn: PatchNorm | None = None) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv3x3(dim, dim), nn.ReLU(inplace=True), conv3x3(dim, dim))
+        self.pn = pn
+
+    def forward(self, x: Tensor, grid: int = 1) -> Tensor:
+        y = x + self.body(x)
+        return y if self.pn is None else self.pn(x, y, grid)
+
+
+class SpatialAttention(nn.Module):
+    """A one-channel map in [0, 1] from a feature map (paper Fig. 2b)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        hidden = max(dim // 4, 8)
+        self.net = nn.Sequential(conv3x3(dim, hidden), nn.ReLU(inplace=True), conv3x3(hidden, 1), nn.Sigmoid())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class Pathway(nn.Module):
+    """One encoder-decoder. ``cue_chans`` extra channels (decoded features of other pathways) are
+    concatenated with the encoder output before decoding (iterative decoding)."""
+
+    def __init__(self, cfg: GLSGNConfig, *, cue_chans: int, pn: bool, mask_head: bool, global_attention: bool):
+        super().__init__()
+        w = cfg.widths
+
+        def block(dim: int, with_pn: bool = False) -> ResBlock:
+            return ResBlock(dim, PatchNorm(dim, eps=cfg.pn_eps, max_gain=cfg.pn_max_gain) if with_pn else None)
+
+        self.intro = conv3x3(cfg.in_chans, w[0])
+        self.encoder = nn.ModuleList(nn.ModuleList(block(d) for _ in range(n)) for d, n in zip(w, cfg.enc_blocks))
+        self.down = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in zip(w[:-1], w[1:]))
+        self.attention = SpatialAttention(w[-1])
+        self.fuse = nn.Conv2d(w[-1] + cue_chans, w[-1], 1)
+        self.middle = nn.ModuleList(block(w[-1]) for _ in range(cfg.mid_blocks))
+        self.up = nn.ModuleList(nn.Sequential(nn.Conv2d(b, 4 * a, 1), nn.PixelShuffle(2)) for a, b in zip(w[:-1], w[1:]))
+        self.decoder = nn.ModuleList(nn.ModuleList(block(d, pn) for _ in range(n)) for d, n in zip(w, cfg.dec_blocks))
+        self.out = conv3x3(w[0], cfg.in_chans)
+        with torch.no_grad():  # start near the identity mapping B_i = I_i, but keep every gradient alive
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
+        self.mask = conv3x3(w[0], cfg.in_chans) if mask_head else None
+        if self.mask is not None:
+            nn.init.constant_(self.mask.bias, 2.0)  # masks start near 1: the plain pyramid
+        # f_att^g(F_g) of Eq. 2: the global pathway's attention computed on its *decoded* features.
+        self.decoded_attention = SpatialAttention(w[0]) if global_attention else None
+
+    def forward(
+        self, x: Tensor, *, grid: int, cues: list[Tensor], attention: list[tuple[float, Tensor]]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Returns (restored patch, decoded features F_i, this pathway's raw attention map)."""
+        h = self.intro(x)
+        skips = []
+        for blocks, down in zip(self.encoder, self.down):
+            for blk in blocks:
+                h = blk(h)
+            skips.append(h)
+            h = down(h)
+        own = self.attention(h)
+        # PAC (Eq. 2-3): average with the other pathways' maps, normalised by 1 + sum of weights.
+        mixed = own + sum(wt * m for wt, m in attention) if attention else own
+        h = h * (mixed / (1.0 + sum(wt for wt, _ in attention)))
+        h = self.fuse(torch.cat([h, *cues], dim=1)) if cues else self.fuse(h)
+        for blk in self.middle:
+            h = blk(h)
+        for up, blocks, skip in zip(reversed(self.up), reversed(self.decoder), reversed(skips)):
+            h = up(h) + skip
+            for blk in blocks:
+                h = blk(h, grid)
+        return x + self.out(h), h, own
+
+
+class GLSGN(nn.Module):
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        self.config = cfg = GLSGNConfig(**kwargs)
+        w0 = cfg.widths[0]
+        self.sg = Pathway(cfg, cue_chans=0, pn=False, mask_head=cfg.lp, global_attention=cfg.local and cfg.pac)
+        self.locals = nn.ModuleList(
+            Pathway(cfg, cue_chans=w0 * (1 if i == 0 else 2), pn=cfg.pn, mask_head=cfg.lp and i < 2, global_attention=False)
+            for i in range(len(LOCAL_GRIDS) if cfg.local else 0)
+        )
+
+    @property
+    def pad_multiple(self) -> int:
+        # 4 x 4 patches, each halved once per encoder level, and the pyramid halves the 1/4 maps once more.
+        return max(4 * 2 ** (len(self.config.widths) - 1), 8)
+
+    def forward(self, x: Tensor) -> GLSGNOutput:
+        h, w = x.shape[-2:]
+        if h < MIN_SIZE or w < MIN_SIZE:
+            raise ValueError(f"GLSGN needs at least {MIN_SIZE}x{MIN_SIZE} pixels, got {w}x{h}")
+        m = self.pad_multiple
+        ph, pw = -h % m, -w % m
+        xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        image, pathways = self._forward_padded(xp)
+
+        def crop(t: Tensor) -> Tensor:
+            s = xp.shape[-1] // t.shape[-1]
+            return t[..., : -(-h // s), : -(-w // s)]
+
+        return GLSGNOutput(crop(image), tuple(crop(p) for p in pathways))
+
+    def _forward_padded(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        cfg = self.config
+        scales = [x, down2(x)]
+        scales.append(down2(scales[1]))  # full, 1/2, 1/4
+        tile_hw = scales[2].shape[-2:]
+        bottleneck = (tile_hw[0] >> (len(cfg.widths) - 1), tile_hw[1] >> (len(cfg.widths) - 1))
+
+        b_g, f_g, _ = self.sg(scales[2], grid=1, cues=[], attention=[])
+        if not cfg.local:  # Global-Only: the global restoration applied as a low-frequency correction
+            return x + F.interpolate(b_g - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False), [b_g]
+        a_g = self.sg.decoded_attention(f_g) if cfg.pac else None
+
+        outputs, masks = [], []
+        prev: tuple[int, Tensor, Tensor] | None = None  # (grid, decoded features, raw attention)
+        for path, grid, img in zip(self.locals, LOCAL_GRIDS, scales):
+            cues = [regrid(f_g, 1, grid, bottleneck)]
+            att = [(cfg.sigma2, regrid(a_g, 1, grid, bottleneck))] if cfg.pac else []
+            if prev is not None:
+                cues.append(regrid(prev[1], prev[0], grid, bottleneck))
+                if cfg.pac:
+                    att.append((cfg.sigma1, regrid(prev[2], prev[0], grid, bottleneck)))
+            b_i, f_i, a_i = path(tile(img, grid), grid=grid, cues=cues, attention=att)
+            outputs.append(untile(b_i, grid))
+            if path.mask is not None:
+                masks.append(untile(torch.sigmoid(path.mask(f_i)), grid))
+            prev = (grid, f_i, a_i)
+        if self.sg.mask is not None:
+            masks.append(torch.sigmoid(self.sg.mask(f_g)))
+        image = laplacian_synthesis(outputs[0], outputs[1], b_g, outputs[2], masks or None)
+        return image, [b_g, *outputs]
+
+
+def laplacian_synthesis(b1: Tensor, b2: Tensor, bg: Tensor, b3: Tensor, masks: list[Tensor] | None = None) -> Tensor:
+    """Eq. 6-7: B_out = h1*M1 + Up(h2*M2 + Up(h3*M3 + l)).
+
+    h1, h2, h3 are the high-frequency bands of B_1 (full), B_2 (1/2) and B_g (1/4); our reading of
+    l is the low-pass band of B_3 on the 1/4 grid, Up(Down(B_3)), so that h3 + l has the 1/4 map's
+    full spectrum and, with every mask at 1, pathway outputs that form an image's pyramid
+    reconstruct that image exactly. ``masks=None`` means every mask is 1.
+    """
+
+    def high(t: Tensor) -> Tensor:
+        return t - up2(down2(t))
+
+    m1, m2, m3 = masks if masks is not None else (1.0, 1.0, 1.0)
+    low = up2(down2(b3))
+    return high(b1) * m1 + up2(high(b2) * m2 + up2(high(bg) * m3 + low))
+
+
+_FULL = GLSGNConfig()
+
+
+def _variant(base: GLSGNConfig, **overrides) -> dict:
+    return asdict(replace(base, **overrides))
+
+
+@register_model
+def glsgn_full(**kwargs) -> GLSGN:
+    """The paper's model (Table I scale: about 15.7 M parameters)."""
+    return GLSGN(**{**_variant(_FULL), **kwargs})
+
+
+@register_model
+def glsgn_lite(**kwargs) -> GLSGN:
+    """CPU-sized GLSGN: the same mechanisms at under 1/6 of the full model's FLOPs."""
+    lite = _variant(_FULL, widths=(8, 16, 32, 64, 128), enc_blocks=(0, 0, 0, 0), dec_blocks=(1, 0, 0, 0), mid_blocks=1)
+    return GLSGN(**{**lite, **kwargs})
+
+
+# Table III ablations, each one switch away from the next: global-only -> +local -> +PN -> +PAC -> +LP (full).
+@register_model
+def glsgn_pac(**kwargs) -> GLSGN:
+    """Table III "GLSGN-PAC": the full model without the learned LP masks."""
+    return GLSGN(**{**_variant(_FULL, lp=False), **kwargs})
+
+
+@register_model
+def glsgn_pn(**kwargs) -> GLSGN:
+    """Table III "GLSGN-PN": global-local with patch normalisation (no PAC, no LP masks)."""
+    return GLSGN(**{**_variant(_FULL, lp=False, pac=False), **kwargs})
+
+
+@register_model
+def glsgn_global_local(**kwargs) -> GLSGN:
+    """Table III "Global-Local": four pathways with iterative decoding only."""
+    return GLSGN(**{**_variant(_FULL, lp=False, pac=False, pn=False), **kwargs})
+
+
+@register_model
+def glsgn_global_only(**kwargs) -> GLSGN:
+    """Table III "Global-Only": the global pathway alone."""
+    return GLSGN(**{**_variant(_FULL, lp=False, pac=False, pn=False, local=False), **kwargs})
