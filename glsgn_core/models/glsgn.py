@@ -61,6 +61,14 @@ class GLSGNOutput(NamedTuple):
     pathways: tuple[Tensor, ...]  # (B_g, B_1, B_2, B_3), each at its own scale; (B_g,) when global-only
 
 
+class PathwayOutput(NamedTuple):
+    image: Tensor  # restored patches B_i
+    features: Tensor  # decoded features F_i, passed on by iterative decoding
+    attention: Tensor  # f_att^i(E_i), this pathway's own attention map
+    mask: Tensor | None  # LP mask M_i
+    decoded_attention: Tensor | None  # f_att^g(F_g), global pathway only
+
+
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
 
@@ -153,10 +161,7 @@ class Pathway(nn.Module):
         # f_att^g(F_g) of Eq. 2: the global pathway's attention computed on its *decoded* features.
         self.decoded_attention = SpatialAttention(w[0]) if global_attention else None
 
-    def forward(
-        self, x: Tensor, *, grid: int, cues: list[Tensor], attention: list[tuple[float, Tensor]]
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Returns (restored patch, decoded features F_i, this pathway's raw attention map)."""
+    def forward(self, x: Tensor, *, grid: int, cues: list[Tensor], attention: list[tuple[float, Tensor]]) -> PathwayOutput:
         h = self.intro(x)
         skips = []
         for blocks, down in zip(self.encoder, self.down):
@@ -175,12 +180,20 @@ class Pathway(nn.Module):
             h = up(h) + skip
             for blk in blocks:
                 h = blk(h, grid)
-        return x + self.out(h), h, own
+        return PathwayOutput(
+            image=x + self.out(h),
+            features=h,
+            attention=own,
+            mask=torch.sigmoid(self.mask(h)) if self.mask is not None else None,
+            decoded_attention=self.decoded_attention(h) if self.decoded_attention is not None else None,
+        )
 
 
 class GLSGN(nn.Module):
     def __init__(self, **kwargs) -> None:
         super().__init__()
+        # Lists arrive from JSON metadata and checkpoints; the config keeps tuples.
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
         self.config = cfg = GLSGNConfig(**kwargs)
         w0 = cfg.widths[0]
         self.sg = Pathway(cfg, cue_chans=0, pn=False, mask_head=cfg.lp, global_attention=cfg.local and cfg.pac)
@@ -216,29 +229,29 @@ class GLSGN(nn.Module):
         tile_hw = scales[2].shape[-2:]
         bottleneck = (tile_hw[0] >> (len(cfg.widths) - 1), tile_hw[1] >> (len(cfg.widths) - 1))
 
-        b_g, f_g, _ = self.sg(scales[2], grid=1, cues=[], attention=[])
+        g = self.sg(scales[2], grid=1, cues=[], attention=[])
         if not cfg.local:  # Global-Only: the global restoration applied as a low-frequency correction
-            return x + F.interpolate(b_g - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False), [b_g]
-        a_g = self.sg.decoded_attention(f_g) if cfg.pac else None
+            correction = F.interpolate(g.image - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return x + correction, [g.image]
 
         outputs, masks = [], []
-        prev: tuple[int, Tensor, Tensor] | None = None  # (grid, decoded features, raw attention)
+        prev: tuple[int, PathwayOutput] | None = None
         for path, grid, img in zip(self.locals, LOCAL_GRIDS, scales):
-            cues = [regrid(f_g, 1, grid, bottleneck)]
-            att = [(cfg.sigma2, regrid(a_g, 1, grid, bottleneck))] if cfg.pac else []
+            cues = [regrid(g.features, 1, grid, bottleneck)]
+            att = [(cfg.sigma2, regrid(g.decoded_attention, 1, grid, bottleneck))] if cfg.pac else []
             if prev is not None:
-                cues.append(regrid(prev[1], prev[0], grid, bottleneck))
+                cues.append(regrid(prev[1].features, prev[0], grid, bottleneck))
                 if cfg.pac:
-                    att.append((cfg.sigma1, regrid(prev[2], prev[0], grid, bottleneck)))
-            b_i, f_i, a_i = path(tile(img, grid), grid=grid, cues=cues, attention=att)
-            outputs.append(untile(b_i, grid))
-            if path.mask is not None:
-                masks.append(untile(torch.sigmoid(path.mask(f_i)), grid))
-            prev = (grid, f_i, a_i)
-        if self.sg.mask is not None:
-            masks.append(torch.sigmoid(self.sg.mask(f_g)))
-        image = laplacian_synthesis(outputs[0], outputs[1], b_g, outputs[2], masks or None)
-        return image, [b_g, *outputs]
+                    att.append((cfg.sigma1, regrid(prev[1].attention, prev[0], grid, bottleneck)))
+            out = path(tile(img, grid), grid=grid, cues=cues, attention=att)
+            outputs.append(untile(out.image, grid))
+            if out.mask is not None:
+                masks.append(untile(out.mask, grid))
+            prev = (grid, out)
+        if g.mask is not None:
+            masks.append(g.mask)
+        image = laplacian_synthesis(outputs[0], outputs[1], g.image, outputs[2], masks or None)
+        return image, [g.image, *outputs]
 
 
 def laplacian_synthesis(b1: Tensor, b2: Tensor, bg: Tensor, b3: Tensor, masks: list[Tensor] | None = None) -> Tensor:

@@ -1,0 +1,285 @@
+"""GLSGN: shapes, gradients, the four consistency mechanisms, registry and complexity."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from glsgn_core.complexity import measure, parse_size
+from glsgn_core.errors import ModelNotFoundError
+from glsgn_core.models import GLSGN, create_model, list_models
+from glsgn_core.models.glsgn import PatchNorm, laplacian_synthesis, patch_gain
+from glsgn_core.ops import down2, tile
+
+ABLATIONS = ["glsgn-global-only", "glsgn-global-local", "glsgn-pn", "glsgn-pac", "glsgn-full"]
+
+
+def test_smoke_every_registered_configuration_runs():
+    x = torch.rand(1, 3, 64, 64)
+    for name in list_models():
+        model = create_model(name).eval()
+        with torch.no_grad():
+            out = model(x)
+        assert out.image.shape == x.shape, name
+        assert torch.isfinite(out.image).all(), name
+
+
+@pytest.mark.parametrize("h,w", [(64, 64), (65, 97), (100, 131), (128, 64)])
+def test_shapes_odd_sizes(tiny_overrides, h, w):
+    model = create_model("glsgn-full", **tiny_overrides).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, h, w))
+    assert out.image.shape == (2, 3, h, w)
+    b_g, b_1, b_2, b_3 = out.pathways
+    quarter, half = (-(-h // 4), -(-w // 4)), (-(-h // 2), -(-w // 2))
+    assert b_g.shape[-2:] == quarter and b_3.shape[-2:] == quarter
+    assert b_2.shape[-2:] == half and b_1.shape[-2:] == (h, w)
+
+
+def test_shapes_global_only_returns_one_pathway(tiny_overrides):
+    model = create_model("glsgn-global-only", **tiny_overrides)
+    out = model(torch.rand(1, 3, 64, 80))
+    assert out.image.shape == (1, 3, 64, 80) and len(out.pathways) == 1
+
+
+@pytest.mark.parametrize("h,w", [(63, 64), (64, 10), (1, 1)])
+def test_exception_too_small(tiny_overrides, h, w):
+    model = create_model("glsgn-lite", **tiny_overrides)
+    with pytest.raises(ValueError, match="at least 64x64"):
+        model(torch.rand(1, 3, h, w))
+
+
+def test_gradients_reach_every_parameter(tiny_overrides):
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides)
+    out = model(torch.rand(1, 3, 64, 64))
+    loss = out.image.square().mean() + sum(p.square().mean() for p in out.pathways)
+    loss.backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert dead == []
+
+
+def test_determinism_eval_mode(tiny_overrides):
+    torch.manual_seed(1)
+    a = create_model("glsgn-full", **tiny_overrides).eval()
+    torch.manual_seed(1)
+    b = create_model("glsgn-full", **tiny_overrides).eval()
+    x = torch.rand(1, 3, 96, 80)
+    with torch.no_grad():
+        out_a1, out_a2, out_b = a(x).image, a(x).image, b(x).image
+    assert torch.equal(out_a1, out_a2)
+    assert torch.equal(out_a1, out_b)
+
+
+def test_batch_items_are_independent(tiny_overrides):
+    """Patches of different images must never mix (PN neighbours, regridding)."""
+    model = create_model("glsgn-full", **tiny_overrides).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        both = model(x).image
+        first = model(x[:1]).image
+    torch.testing.assert_close(both[:1], first, rtol=1e-5, atol=1e-6)
+
+
+# --- patch normalisation (Eq. 4-5) --------------------------------------------------------------
+
+
+def test_pn_gain_hand_computed_2x2():
+    # One image, 2x2 patches, one channel; input all ones, output constant per patch 1, 2, 3, 4.
+    x_in = torch.ones(4, 1, 3, 3)
+    x_out = torch.stack([torch.full((1, 3, 3), v) for v in (1.0, 2.0, 3.0, 4.0)])
+    gain = patch_gain(x_in, x_out, grid=2, eps=1e-12, max_gain=100.0).flatten()
+    # patch (0,0) has neighbours (0,1)=2 and (1,0)=3; (0,1): 1 and 4; (1,0): 1 and 4; (1,1): 2 and 3.
+    expected = torch.tensor([2.5 / 1, 2.5 / 2, 2.5 / 3, 2.5 / 4])
+    torch.testing.assert_close(gain, expected)
+
+
+def test_pn_gain_centre_patch_uses_four_neighbours_and_abs_ratio():
+    r = torch.arange(1.0, 10.0)  # 3x3 grid of intensities 1..9, centre = 5
+    x_in = -torch.ones(9, 2, 2, 2)  # negative inputs: the ratio is of magnitudes
+    x_out = r.view(9, 1, 1, 1).expand(9, 2, 2, 2).clone()
+    gain = patch_gain(x_in, x_out, grid=3, eps=1e-12, max_gain=100.0)
+    assert gain.shape == (9, 2, 1, 1)
+    torch.testing.assert_close(gain[4, :, 0, 0], torch.full((2,), (2 + 4 + 6 + 8) / 4 / 5))
+
+
+def test_pn_gain_is_bounded_and_finite_for_zero_input():
+    x_in = torch.zeros(4, 1, 2, 2)
+    x_out = torch.tensor([1.0, 1000.0, 1.0, 1.0]).view(4, 1, 1, 1).expand(4, 1, 2, 2)
+    gain = patch_gain(x_in, x_out, grid=2, eps=1e-2, max_gain=4.0)
+    assert torch.isfinite(gain).all()
+    assert gain.max() <= 4.0 and gain.min() >= 0.25
+
+
+def test_pn_single_patch_is_identity_gain():
+    pn = PatchNorm(3, eps=1e-2, max_gain=4.0)
+    y = torch.randn(1, 3, 5, 5)
+    torch.testing.assert_close(pn(torch.randn(1, 3, 5, 5), y, grid=1), y)  # B starts at zero
+
+
+def test_pn_module_vs_function():
+    pn = PatchNorm(2, eps=1e-2, max_gain=4.0)
+    torch.nn.init.normal_(pn.bias.weight)
+    x_in, x_out = torch.randn(16, 2, 4, 4), torch.randn(16, 2, 4, 4)
+    expected = patch_gain(x_in, x_out, 4, 1e-2, 4.0) * x_out + pn.bias(x_out)
+    torch.testing.assert_close(pn(x_in, x_out, 4), expected)
+
+
+# --- Laplacian-pyramid synthesis (Eq. 6-7) -------------------------------------------------------
+
+
+def test_lp_all_masks_one_reconstructs_the_pyramid_exactly(dtype):
+    img = torch.rand(2, 3, 64, 96, dtype=dtype)
+    half = down2(img)
+    quarter = down2(half)
+    ones = [torch.ones_like(t) for t in (img, half, quarter)]
+    for masks in (None, ones):
+        out = laplacian_synthesis(img, half, quarter, quarter, masks)
+        torch.testing.assert_close(out, img, rtol=0, atol=1e-6 if dtype == torch.float32 else 1e-12)
+
+
+def test_lp_zero_masks_keep_only_the_low_band():
+    img = torch.rand(1, 3, 32, 32)
+    b3 = torch.rand(1, 3, 8, 8)
+    zeros = [torch.zeros(1, 3, s, s) for s in (32, 16, 8)]
+    out = laplacian_synthesis(img, down2(img), torch.rand(1, 3, 8, 8), b3, zeros)
+    up = torch.nn.functional.interpolate
+    low = up(down2(b3), scale_factor=2.0, mode="bilinear", align_corners=False)
+    expected = up(up(low, scale_factor=2.0, mode="bilinear"), scale_factor=2.0, mode="bilinear")
+    torch.testing.assert_close(out, expected)
+
+
+# --- PAC (Eq. 2-3) and iterative decoding ---------------------------------------------------------
+
+
+def test_pac_with_zero_sigmas_equals_plain_attention(tiny_overrides):
+    torch.manual_seed(0)
+    pac = create_model("glsgn-full", **tiny_overrides, sigma1=0.0, sigma2=0.0).eval()
+    plain = create_model("glsgn-full", **tiny_overrides, pac=False).eval()
+    missing, unexpected = plain.load_state_dict(pac.state_dict(), strict=False)
+    assert missing == [] and all("decoded_attention" in k for k in unexpected)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(pac(x).image, plain(x).image)
+        weighted = create_model("glsgn-full", **tiny_overrides).eval()
+        weighted.load_state_dict(pac.state_dict())
+        assert not torch.allclose(weighted(x).image, pac(x).image)
+
+
+def test_global_pathway_cues_reach_local_pathways(tiny_overrides):
+    """Changing only the global pathway's weights changes S1's output (F_g is decoded into S1)."""
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x).pathways[1].clone()
+        for p in model.sg.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        after = model(x).pathways[1]
+    assert not torch.allclose(before, after)
+
+
+def test_local_pathways_run_on_tiles_of_one_size(tiny_overrides):
+    model = create_model("glsgn-full", **tiny_overrides)
+    seen = []
+    for i, path in enumerate(model.locals):
+        path.intro.register_forward_hook(lambda m, inp, out, i=i: seen.append((i, tuple(inp[0].shape))))
+    model.sg.intro.register_forward_hook(lambda m, inp, out: seen.append(("g", tuple(inp[0].shape))))
+    model(torch.rand(1, 3, 128, 256))
+    assert seen == [("g", (1, 3, 32, 64)), (0, (16, 3, 32, 64)), (1, (4, 3, 32, 64)), (2, (1, 3, 32, 64))]
+
+
+def test_local_patches_are_the_hierarchy_tiles(tiny_overrides):
+    model = create_model("glsgn-full", **tiny_overrides)
+    captured = {}
+
+    def grab(module, inputs, output):
+        captured["s1"] = inputs[0]
+
+    model.locals[0].intro.register_forward_hook(grab)
+    x = torch.rand(1, 3, 128, 128)
+    model(x)
+    assert torch.equal(captured["s1"], tile(x, 4))
+
+
+# --- registry and configuration -----------------------------------------------------------------
+
+
+def test_registry_lists_the_ablation_ladder():
+    assert set(ABLATIONS + ["glsgn-lite"]) <= set(list_models())
+    assert list_models("glsgn-p*") == ["glsgn-pac", "glsgn-pn"]
+
+
+def test_ablations_are_one_switch_apart():
+    from dataclasses import asdict
+
+    cfgs = [asdict(create_model(n).config) for n in ABLATIONS]
+    for a, b in zip(cfgs, cfgs[1:]):
+        assert len([k for k in a if a[k] != b[k]]) == 1, (a, b)
+
+
+def test_exception_unknown_model():
+    with pytest.raises(ModelNotFoundError, match="glsgn-full"):
+        create_model("glsgn-huge")
+
+
+def test_exception_bad_config():
+    with pytest.raises(ValueError, match="sigma"):
+        GLSGN(sigma1=1.5)
+    with pytest.raises(ValueError, match="enc_blocks"):
+        GLSGN(widths=(8, 16), enc_blocks=(1, 1), dec_blocks=(1,))
+
+
+def test_config_accepts_lists_from_json(tiny_overrides):
+    as_lists = {k: list(v) if isinstance(v, tuple) else v for k, v in tiny_overrides.items()}
+    assert create_model("glsgn-full", **as_lists).config == create_model("glsgn-full", **tiny_overrides).config
+
+
+# --- complexity (Table I) ---------------------------------------------------------------------
+
+
+def test_complexity_full_model_matches_table_one():
+    full = measure("glsgn-full", (3840, 2160))
+    assert abs(full["params"] - 15.69e6) / 15.69e6 < 0.10
+    assert abs(full["flops"] - 0.625e12) / 0.625e12 < 0.10
+    assert full["flops"] == 2 * full["macs"]
+    assert sum(p["flops"] for p in full["pathways"].values()) == full["flops"]
+    assert set(full["pathways"]) == {"Sg", "S1", "S2", "S3"}
+
+
+def test_complexity_lite_is_at_most_a_sixth_of_full():
+    full = measure("glsgn-full", (3840, 2160))["flops"]
+    assert measure("glsgn-lite", (3840, 2160))["flops"] <= full / 6
+
+
+def test_complexity_scales_with_pixels():
+    a = measure("glsgn-lite", (1024, 1024))["flops"]
+    b = measure("glsgn-lite", (2048, 2048))["flops"]
+    assert b == 4 * a
+
+
+@pytest.mark.parametrize("text", ["3840", "axb", "0x10", "-5x5"])
+def test_exception_parse_size(text):
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_cli_info_json():
+    from glsgn_cli.app import app
+
+    result = CliRunner().invoke(app, ["info", "glsgn-lite", "--size", "1920x1080", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"name", "params", "macs", "flops"} <= report.keys()
+    assert report["flops"] == measure("glsgn-lite", (1920, 1080))["flops"]
+
+
+def test_cli_info_unknown_model_is_usage_error():
+    from glsgn_cli.app import app
+
+    result = CliRunner().invoke(app, ["info", "nope"])
+    assert result.exit_code == 2
+    assert "unknown model configuration 'nope'" in result.output
