@@ -207,14 +207,20 @@ class GLSGN(nn.Module):
         # 4 x 4 patches, each halved once per encoder level, and the pyramid halves the 1/4 maps once more.
         return max(4 * 2 ** (len(self.config.widths) - 1), 8)
 
-    def forward(self, x: Tensor) -> GLSGNOutput:
+    def forward(self, x: Tensor, context: PathwayOutput | None = None) -> GLSGNOutput:
+        """Restore ``x`` (N, 3, H, W), H and W >= 64; the model pads and crops itself.
+
+        ``context`` replaces the global pathway's output (see :meth:`global_pass`) for inputs that are
+        windows of a larger image: the windows then share one global view. Its maps must have a
+        quarter of the *padded* input's size (``pad_multiple``).
+        """
         h, w = x.shape[-2:]
         if h < MIN_SIZE or w < MIN_SIZE:
             raise ValueError(f"GLSGN needs at least {MIN_SIZE}x{MIN_SIZE} pixels, got {w}x{h}")
         m = self.pad_multiple
         ph, pw = -h % m, -w % m
         xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-        image, pathways = self._forward_padded(xp)
+        image, pathways = self._forward_padded(xp, context)
 
         def crop(t: Tensor) -> Tensor:
             s = xp.shape[-1] // t.shape[-1]
@@ -222,14 +228,22 @@ class GLSGN(nn.Module):
 
         return GLSGNOutput(crop(image), tuple(crop(p) for p in pathways))
 
-    def _forward_padded(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def global_pass(self, x: Tensor) -> PathwayOutput:
+        """Run the global pathway alone on an already downscaled image (any size >= 16 px per side)."""
+        m = 2 ** (len(self.config.widths) - 1)
+        h, w = x.shape[-2:]
+        xp = F.pad(x, (0, -w % m, 0, -h % m), mode="replicate")
+        out = self.sg(xp, grid=1, cues=[], attention=[])
+        return PathwayOutput(*(t[..., :h, :w] if t is not None else None for t in out))
+
+    def _forward_padded(self, x: Tensor, context: PathwayOutput | None = None) -> tuple[Tensor, list[Tensor]]:
         cfg = self.config
         scales = [x, down2(x)]
         scales.append(down2(scales[1]))  # full, 1/2, 1/4
         tile_hw = scales[2].shape[-2:]
         bottleneck = (tile_hw[0] >> (len(cfg.widths) - 1), tile_hw[1] >> (len(cfg.widths) - 1))
 
-        g = self.sg(scales[2], grid=1, cues=[], attention=[])
+        g = context if context is not None else self.sg(scales[2], grid=1, cues=[], attention=[])
         if not cfg.local:  # Global-Only: the global restoration applied as a low-frequency correction
             correction = F.interpolate(g.image - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False)
             return x + correction, [g.image]

@@ -1,0 +1,97 @@
+"""Overlapping windows with feathered blending, for images larger than the working size.
+
+Blending weights are separable: each window's weight is a product of a vertical and a horizontal
+feather, and the normaliser of a product of per-axis sums is the product of per-axis normalisers.
+So the weights are normalised along each axis independently, sum to exactly one everywhere, and no
+full-size weight map is ever allocated: memory stays flat as images grow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Window:
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.bottom - self.top, self.right - self.left
+
+
+def spans(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """Cover [0, length) with the fewest windows of size ``window`` overlapping by at least ``overlap``.
+
+    Windows are evenly spaced, the first starts at 0 and the last ends at ``length``.
+    """
+    if length <= window:
+        return [(0, length)]
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in [0, window={window})")
+    n = math.ceil((length - overlap) / (window - overlap))
+    starts = np.linspace(0, length - window, n).round().astype(int)
+    return [(int(s), int(s) + window) for s in starts]
+
+
+def feathers(axis_spans: list[tuple[int, int]], length: int, feather: int) -> list[np.ndarray]:
+    """Per-window 1D weights over each span, normalised so that they sum to 1 at every coordinate.
+
+    A window's raw weight rises linearly over ``feather`` pixels from each edge it shares with the
+    image's interior; edges on the image border keep full weight (nothing else covers them).
+    """
+    raw = []
+    for start, end in axis_spans:
+        x = np.arange(start, end, dtype=np.float64) + 0.5
+        w = np.ones(end - start)
+        if feather > 0:
+            if start > 0:
+                w = np.minimum(w, (x - start) / feather)
+            if end < length:
+                w = np.minimum(w, (end - x) / feather)
+        raw.append(np.maximum(w, 1e-6))
+    total = np.zeros(length)
+    for (start, end), w in zip(axis_spans, raw):
+        total[start:end] += w
+    return [w / total[start:end] for (start, end), w in zip(axis_spans, raw)]
+
+
+def run_windowed(
+    image: np.ndarray,
+    process: Callable[[np.ndarray, Window], np.ndarray],
+    *,
+    window: tuple[int, int],
+    overlap: int,
+    scale: int = 1,
+    on_window: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Apply ``process`` to overlapping windows of an (H, W, C) image and blend the results.
+
+    ``window`` is (height, width); ``process(crop, window)`` returns the crop's result, ``scale`` times
+    larger per side (1 for restoration, 2 or 4 for upscaling). The result is float32.
+    """
+    h, w = image.shape[:2]
+    rows, cols = spans(h, window[0], overlap), spans(w, window[1], overlap)
+    row_w, col_w = feathers(rows, h, overlap // 2), feathers(cols, w, overlap // 2)
+    out: np.ndarray | None = None
+    total, done = len(rows) * len(cols), 0
+    for (top, bottom), wy in zip(rows, row_w):
+        for (left, right), wx in zip(cols, col_w):
+            win = Window(top, left, bottom, right)
+            result = process(image[top:bottom, left:right], win)
+            if out is None:
+                out = np.zeros((h * scale, w * scale, result.shape[2]), dtype=np.float32)
+            weight = np.outer(np.repeat(wy, scale), np.repeat(wx, scale)).astype(np.float32)[..., None]
+            out[top * scale : bottom * scale, left * scale : right * scale] += result * weight
+            done += 1
+            if on_window is not None:
+                on_window(done, total)
+    assert out is not None
+    return out

@@ -1,0 +1,201 @@
+"""Restorer: windows and blending, the shared global view, devices, precision, dtypes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from glsgn_core.errors import GlsgnError
+from glsgn_core.models import create_model
+from glsgn_core.restorer import Restorer, area_downscale, resolve_device, resolve_precision
+from glsgn_core.windows import feathers, run_windowed, spans
+
+
+class _Out(NamedTuple):
+    image: torch.Tensor
+
+
+class Identity(torch.nn.Module):
+    """Stands in for GLSGN: returns its input, through the same interface."""
+
+    pad_multiple = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, ...]] = []
+
+    def forward(self, x, context=None):
+        self.calls.append(tuple(x.shape))
+        return _Out(x.clone())
+
+
+@settings(max_examples=80, deadline=None)
+@given(length=st.integers(1, 600), window=st.integers(64, 256), overlap=st.integers(0, 63))
+def test_spans_cover_and_feathers_partition_unity(length, window, overlap):
+    s = spans(length, window, overlap)
+    assert s[0][0] == 0 and s[-1][1] == length
+    assert all(e - b == min(window, length) for b, e in s)
+    assert all(b2 <= e1 for (_, e1), (b2, _) in zip(s, s[1:]))  # no gaps
+    assert all(e1 - b2 >= overlap for (_, e1), (b2, _) in zip(s, s[1:]))
+    total = np.zeros(length)
+    for (b, e), w in zip(s, feathers(s, length, overlap // 2)):
+        assert (w > 0).all()
+        total[b:e] += w
+    np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(300, 457, 3), (300, 457, 1), (211, 700)])
+def test_windowed_identity_is_exact(dtype, shape):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)
+    net = Identity()
+    out = Restorer(net, device="cpu", window=(128, 192), overlap=40).restore(image)
+    assert len(net.calls) > 4, "the image must have been split into windows"
+    assert out.dtype == image.dtype and out.shape == image.shape
+    np.testing.assert_array_equal(out, image)
+
+
+def test_windowed_identity_float_and_upscaled_windows():
+    image = np.random.default_rng(1).random((150, 260, 3), dtype=np.float32)
+    out = run_windowed(image, lambda crop, box: crop.repeat(2, 0).repeat(2, 1), window=(64, 64), overlap=16, scale=2)
+    np.testing.assert_allclose(out, image.repeat(2, 0).repeat(2, 1), atol=1e-6)
+
+
+def test_whole_image_up_to_the_working_size_runs_once():
+    net = Identity()
+    Restorer(net, device="cpu", window=(128, 256), overlap=32).restore(np.zeros((128, 256, 3), np.uint8))
+    Restorer(net, device="cpu", window=(128, 256), overlap=32).restore(np.zeros((256, 128, 3), np.uint8))  # portrait
+    assert net.calls == [(1, 3, 128, 256), (1, 3, 256, 128)]
+
+
+class WindowMean(Identity):
+    """Output depends on the whole window (like a global pathway would): x + 0.3 * mean(window)."""
+
+    def forward(self, x, context=None):
+        return _Out(x + 0.3 * x.mean(dim=(2, 3), keepdim=True))
+
+
+@pytest.mark.parametrize("overlap,max_step", [(64, 0.01), (0, None)])
+def test_feathering_removes_the_step_a_hard_cut_shows(overlap, max_step):
+    xx = np.tile(np.linspace(0, 1, 448, dtype=np.float32), (64, 1))
+    image = np.stack([xx, xx, xx], axis=-1)
+    out = Restorer(WindowMean(), device="cpu", window=(128, 192), overlap=overlap).restore(image)
+    worst = np.abs(np.diff(out - image, axis=1)).max()
+    if max_step is None:  # the control: without feathering the window boundary is a visible step
+        assert worst > 0.03
+    else:
+        assert worst < max_step
+
+
+def test_glsgn_windows_show_no_step_on_a_smooth_image(tiny_overrides):
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides)
+    yy, xx = np.mgrid[0:256, 0:448].astype(np.float32)
+    image = np.stack([xx / 448, yy / 256, 0.5 + 0.2 * np.sin(xx / 60)], axis=-1)
+    out = Restorer(model, device="cpu", window=(128, 192), overlap=64).restore(image)
+    dx = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2))  # mean horizontal jump per column boundary
+    dy = np.abs(np.diff(out, axis=0)).mean(axis=(1, 2))
+    seams_x = [e for _, e in spans(448, 192, 64)[:-1]] + [b for b, _ in spans(448, 192, 64)[1:]]
+    seams_y = [e for _, e in spans(256, 128, 64)[:-1]] + [b for b, _ in spans(256, 128, 64)[1:]]
+    for d, seams in ((dx, seams_x), (dy, seams_y)):
+        interior = np.delete(d, [s - 1 for s in seams])
+        assert d[[s - 1 for s in seams]].max() <= 1.5 * np.percentile(interior, 99) + 1e-3
+
+
+def test_global_view_is_shared_by_windows(tiny_overrides):
+    """Every window receives a crop of one global pass instead of running the global pathway."""
+    model = create_model("glsgn-full", **tiny_overrides)
+    calls = []
+    model.sg.register_forward_hook(lambda m, inp, out: calls.append(tuple(inp[0].shape)))
+    Restorer(model, device="cpu", window=(128, 128), overlap=32).restore(np.zeros((200, 300, 3), np.uint8))
+    assert len(calls) == 1 and calls[0][-2] <= 32 and calls[0][-1] <= 32
+
+
+def test_context_crop_of_a_whole_image_matches_the_model_own_global_pass(tiny_overrides):
+    """For a window that is the whole image, the cropped global view equals running Sg directly."""
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides).eval()
+    image = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
+    restorer = Restorer(model, device="cpu", window=(512, 512))
+    view = restorer._global_view(image, (512, 512))  # factor 1: the global view is the image itself
+    from glsgn_core.ops import down2
+    from glsgn_core.windows import Window
+
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    ctx = restorer._crop_context(view, Window(0, 0, 128, 128), (128, 128))
+    direct = model.sg(down2(down2(x)), grid=1, cues=[], attention=[])
+    # the view was computed at full resolution, the direct pass at 1/4: compare after the same area pooling
+    assert ctx.image.shape == direct.image.shape
+    with torch.no_grad():
+        a = model(x).image
+        b = model(x, context=model.global_pass(down2(down2(x)))).image
+    torch.testing.assert_close(a, b)
+
+
+def test_area_downscale_matches_block_mean():
+    image = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    expected = image.astype(np.float32).reshape(3, 4, 5, 4, 3).mean(axis=(1, 3)) / 255
+    np.testing.assert_allclose(area_downscale(image, 4), expected, rtol=1e-6)
+
+
+def test_dtypes_and_grey_roundtrip_shapes(tiny_overrides):
+    model = create_model("glsgn-lite", **tiny_overrides)
+    restorer = Restorer(model, device="cpu")
+    for image in (np.zeros((64, 70), np.uint16), np.zeros((70, 64, 1), np.uint8), np.zeros((64, 64, 3), np.float32)):
+        out = restorer.restore(image)
+        assert out.shape == image.shape and out.dtype == image.dtype
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (63, 200, 3), (100, 100, 4), (100, 100, 3, 1)])
+def test_exception_bad_shapes(shape):
+    with pytest.raises(GlsgnError):
+        Restorer(Identity(), device="cpu").restore(np.zeros(shape, np.uint8))
+
+
+def test_exception_bad_dtype():
+    with pytest.raises(GlsgnError, match="int32"):
+        Restorer(Identity(), device="cpu").restore(np.zeros((64, 64, 3), np.int32))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_device_cuda_without_cuda_is_an_error_and_auto_falls_back():
+    with pytest.raises(GlsgnError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(GlsgnError, match="CUDA is not available"):
+        resolve_device("cuda:1")
+    device, notice = resolve_device("auto")
+    assert device.type == "cpu" and "CPU" in notice
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "tpu"])
+def test_exception_unknown_device(spec):
+    with pytest.raises(GlsgnError):
+        if spec.startswith("cuda") and torch.cuda.is_available():
+            raise GlsgnError("skip")
+        resolve_device(spec)
+
+
+def test_precision_rules():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == torch.float32
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    with pytest.raises(GlsgnError, match="fp16"):
+        resolve_precision("fp16", cpu)
+    with pytest.raises(GlsgnError):
+        resolve_precision("int8", cpu)
+
+
+def test_bf16_stays_close_to_fp32(tiny_overrides):
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides)
+    image = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
+    ref = Restorer(model, device="cpu", precision="fp32").restore(image)
+    low = Restorer(model, device="cpu", precision="bf16").restore(image)
+    mse = float(np.mean((ref - low) ** 2))
+    assert 10 * np.log10(1 / max(mse, 1e-12)) > 35
