@@ -1,0 +1,165 @@
+"""The weights file format: safetensors plus string metadata, and export from training checkpoints.
+
+Metadata keys: ``format`` ("glsgn-weights/1"), ``arch``, ``model_name`` (a ``glsgn_core.models``
+configuration), ``config`` (JSON of the model's config), ``task``, ``version``, ``recipe`` (JSON).
+Loading reads tensors only (safetensors cannot run code) and rebuilds the model from the metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+from pathlib import Path
+
+from glsgn_core.weights.download import sha256_file
+from glsgn_core.weights.registry import TASKS, WeightsError
+
+FORMAT = "glsgn-weights/1"
+CHECKPOINT_FORMAT = "glsgn-checkpoint/1"
+ARCH = "glsgn"
+
+
+def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, recipe: dict | None = None) -> str:
+    """Write ``model``'s weights and the metadata that rebuilds it; atomic. Returns the file's sha256."""
+    from safetensors.torch import save_file
+
+    from glsgn_core import __version__
+    from glsgn_core.models import list_models
+
+    if task not in (*TASKS, ""):
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)} or ''")
+    if model_name not in list_models():
+        raise ValueError(f"unknown model configuration {model_name!r}; known: {', '.join(list_models())}")
+    metadata = {
+        "format": FORMAT,
+        "arch": ARCH,
+        "model_name": model_name,
+        "config": json.dumps(dataclasses.asdict(model.config)),
+        "task": task,
+        "version": __version__,
+        "recipe": json.dumps(recipe or {}, sort_keys=True, default=str),
+    }
+    # Own, contiguous CPU copies: safetensors refuses views and shared storage.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    path = Path(path)
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    return sha256_file(path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a glsgn weights file; a ``WeightsError`` for anything else."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
+        reason = _first_line(exc)
+        raise WeightsError(f"{path} is not a readable safetensors file ({reason}); re-download or re-export it") from None
+    if meta.get("format") != FORMAT or meta.get("arch") != ARCH:
+        raise WeightsError(
+            f"{path} is not a glsgn weights file (format {meta.get('format')!r}); make one with `glsgn models export`"
+        )
+    return meta
+
+
+def load_weights_file(path: str | os.PathLike, *, device="cpu"):
+    """Rebuild the model a weights file describes and load its tensors strictly: ``(model.eval(), metadata)``."""
+    from safetensors.torch import load_file
+
+    from glsgn_core.models import create_model
+
+    meta = read_metadata(path)
+    try:
+        config = json.loads(meta["config"])
+        model = create_model(meta["model_name"], **config)
+    except (KeyError, ValueError, TypeError) as exc:
+        reason = _first_line(exc)
+        raise WeightsError(f"{path} has metadata this glsgn cannot build a model from ({reason}); upgrade glsgn") from None
+    _load_strict(model, load_file(str(path), device="cpu"), path)
+    return model.to(device).eval(), meta
+
+
+def load_model(spec: str, *, device="cpu", **download_options):
+    """``(model.eval(), metadata)`` for a registry name, a local path or an http(s) URL."""
+    from glsgn_core.weights.store import resolve
+
+    return load_weights_file(resolve(spec, **download_options), device=device)
+
+
+def find_checkpoint(src: str | os.PathLike) -> Path:
+    """A checkpoint file, or a training run's ``checkpoints/best.pt`` (else ``last.pt``)."""
+    src = Path(src)
+    if src.is_file():
+        return src
+    if src.is_dir():
+        for folder in (src / "checkpoints", src):
+            for name in ("best.pt", "last.pt"):
+                if (folder / name).is_file():
+                    return folder / name
+        raise WeightsError(f"no checkpoint in {src}: expected {src}/checkpoints/best.pt or last.pt")
+    raise WeightsError(f"{src} not found; give a training run folder or a .pt checkpoint")
+
+
+def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, str]:
+    """Turn a training checkpoint into a weights file, preferring its EMA weights; ``(checkpoint, sha256)``."""
+    import torch
+
+    from glsgn_core.models import create_model
+
+    ckpt_path = find_checkpoint(src)
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"cannot read checkpoint {ckpt_path} ({_first_line(exc)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("arch") != ARCH:
+        raise WeightsError(f"{ckpt_path} is not a glsgn training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    use_ema = bool(ckpt.get("ema"))
+    state = _plain_state_dict(ckpt["ema"] if use_ema else ckpt["model"])
+    try:
+        model = create_model(ckpt["model_name"], **ckpt["config"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{ckpt_path} names a model this glsgn cannot build ({_first_line(exc)})") from None
+    _load_strict(model, state, ckpt_path)
+    recipe = {**(ckpt.get("recipe") or {}), "step": ckpt.get("step"), "weights": "ema" if use_ema else "model"}
+    sha = save_weights(model, out, task=ckpt.get("task", ""), model_name=ckpt["model_name"], recipe=recipe)
+    return ckpt_path, sha
+
+
+def _plain_state_dict(state: dict) -> dict:
+    """Drop what an averaging wrapper adds (``module.`` prefixes, ``n_averaged``)."""
+    state = {k: v for k, v in state.items() if k != "n_averaged"}
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+def _load_strict(model, state: dict, source) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{source}: tensors do not match the model they describe ({_first_line(exc)})") from None
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies, unlike mkstemp's 0600
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,74 @@
+"""The one table of published weights: what each file is, where it lives and how to check it.
+
+Adding a model is adding one ``WeightsEntry`` row to ``REGISTRY``. Trained files do not exist yet, so
+the table starts empty; ``glsgn models export`` prints the sha256 and size a new row needs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from glsgn_core.errors import GlsgnError
+
+TASKS = ("derain", "dehaze", "dereflect", "sr2", "sr4")
+
+# Where release files are published; GLSGN_WEIGHTS_URL replaces it (mirrors, air-gapped servers).
+DEFAULT_BASE_URL = "https://github.com/glsgn/glsgn/releases/download/weights-v1"
+
+
+class WeightsError(GlsgnError):
+    """Weights that cannot be found, fetched, verified or read; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    name: str  # what users type: ``glsgn-derain``
+    task: str  # one of TASKS
+    model_name: str  # configuration in ``glsgn_core.models`` (the file's metadata holds its full config)
+    file: str  # file name in the cache, the package and at the base URL; put a version in it
+    sha256: str
+    size: int  # bytes
+    license: str = "MIT"
+    description: str = ""
+    arch: str = "glsgn"
+    url: str = ""  # full URL when the file is not at DEFAULT_BASE_URL
+
+    def download_url(self) -> str:
+        """``GLSGN_WEIGHTS_URL`` + file when set, else the row's own URL, else the default base."""
+        base = os.environ.get("GLSGN_WEIGHTS_URL", "").strip()
+        if base:
+            return f"{base.rstrip('/')}/{self.file}"
+        return self.url or f"{DEFAULT_BASE_URL}/{self.file}"
+
+
+# One row per published file, e.g.
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-lite", "glsgn-derain-lite-v1.safetensors",
+#                sha256="<64 hex digits>", size=7_081_234, description="GLSGN-lite trained on synthetic rain"),
+REGISTRY: tuple[WeightsEntry, ...] = ()
+
+
+def entries() -> tuple[WeightsEntry, ...]:
+    """The table as it is now (read at call time, so tests and plugins can swap ``REGISTRY``)."""
+    return REGISTRY
+
+
+def get_entry(name: str) -> WeightsEntry:
+    for entry in entries():
+        if entry.name == name:
+            return entry
+    known = ", ".join(e.name for e in entries()) or "none registered yet"
+    raise WeightsError(
+        f"unknown pretrained model {name!r} (known: {known}); pass a .safetensors file or URL instead"
+    )
+
+
+def is_registered(name: str) -> bool:
+    return any(e.name == name for e in entries())
+
+
+def default_model(task: str) -> str:
+    """The registry name a task command uses when no ``--weights`` is given: ``derain`` -> ``glsgn-derain``."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return f"glsgn-{task}"
