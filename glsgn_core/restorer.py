@@ -123,6 +123,7 @@ class Restorer:
             raise GlsgnError(f"window {window[1]}x{window[0]} with overlap {overlap}: need >= 64 px and an overlap of at most half a window")
         self.model = model.eval().to(self.device)
         self.window, self.overlap = window, overlap
+        self.scale: int = getattr(model, "scale", 1)  # upscalers return scale x larger images
         self.metadata: dict = {}
 
     @classmethod
@@ -137,7 +138,8 @@ class Restorer:
 
     # ------------------------------------------------------------------------------------------
     def restore(self, image: np.ndarray, on_window: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Restore an (H, W), (H, W, 1) or (H, W, 3) uint8, uint16 or float image; same shape and dtype out."""
+        """Restore an (H, W), (H, W, 1) or (H, W, 3) uint8, uint16 or float image; same shape and dtype
+        out (``scale`` times larger per side for an upscaling model)."""
         squeeze = image.ndim == 2
         if squeeze:
             image = image[..., None]
@@ -146,8 +148,8 @@ class Restorer:
         h, w = image.shape[:2]
         if min(h, w) < 64:
             raise GlsgnError(f"image is {w}x{h} pixels; restoration needs at least 64x64")
-        win = self._window_for(h, w)
-        if h <= win[0] and w <= win[1]:
+        work, win = self._working_size(h, w)
+        if h <= work[0] and w <= work[1]:
             out = self._run(to_unit_float(image))
         else:
             # A model without a global pathway (e.g. an upscaler) runs its windows independently.
@@ -157,6 +159,7 @@ class Restorer:
                 lambda crop, box: self._run(to_unit_float(crop), context, box),
                 window=win,
                 overlap=self.overlap,
+                scale=self.scale,
                 on_window=on_window,
             )
         if image.shape[2] == 1:
@@ -164,12 +167,13 @@ class Restorer:
         out = from_unit_float(out, image.dtype)
         return out[..., 0] if squeeze else out
 
-    def _window_for(self, h: int, w: int) -> tuple[int, int]:
-        """The working size in the image's orientation, rounded down to the model's padding multiple."""
+    def _working_size(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The working size in the image's orientation, and the window size: the working size rounded
+        down to the model's padding multiple, so that windows inside the image need no padding."""
         long_side, short_side = max(self.window), min(self.window)
         wh, ww = (short_side, long_side) if w >= h else (long_side, short_side)
         m = getattr(self.model, "pad_multiple", 1)
-        return max(wh // m * m, m), max(ww // m * m, m)
+        return (wh, ww), (max(wh // m * m, m), max(ww // m * m, m))
 
     def _autocast(self):
         if self.dtype == torch.float32:
