@@ -1,0 +1,299 @@
+"""Training and validation datasets: paired folders, or clean photos degraded on the fly.
+
+Both datasets return ``{"input": Tensor, "target": Tensor, "name": str}`` with float32 CHW
+tensors in [0, 1], and both are reproducible: item ``i`` in epoch ``e`` depends only on
+``(seed, i, e)`` (call :meth:`set_epoch` at the start of each epoch), so a resumed or
+distributed run sees exactly the data an uninterrupted single-process run would.
+
+Crops are ``(width, height)``. A photo smaller than the crop is first scaled up (bicubic,
+aspect ratio kept) until the crop fits: reflection padding would teach the models mirror seams
+that never occur in real photos. Geometric augmentation is a horizontal flip, a vertical flip
+and a 90-degree rotation, applied identically to input and target; the rotation is applied to
+the whole image before cropping (so non-square crops keep their shape), and is skipped for
+photos whose rotated size cannot hold the crop.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from glsgn_core.data.degrade import TASKS, degrade
+from glsgn_core.errors import GlsgnError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+# --------------------------------------------------------------------------- image files
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted by relative path so the order is stable."""
+    folder = Path(folder)
+    found = (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return sorted(p for p in found if p.is_file())
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image to an RGB HWC array: uint8, or uint16 for 16-bit greyscale files.
+
+    Kept in integer form because decoded photos are cached and float32 would take 4x the memory.
+    """
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                grey = np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+                return np.repeat(grey[..., None], 3, axis=-1)
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        reason = f"cannot read the image ({exc}); check that it is a complete PNG, JPEG or TIFF file"
+        raise GlsgnError(f"{path}: {reason}") from exc
+
+
+def to_float(arr: np.ndarray) -> np.ndarray:
+    """Integer image -> float32 in [0, 1]."""
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    return arr.astype(np.float32) / scale
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """Float HWC array -> contiguous float32 CHW tensor."""
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32))
+
+
+def fit_crop(arr: np.ndarray, crop: tuple[int, int] | None) -> np.ndarray:
+    """Scale an image up (bicubic, aspect kept) so that a (width, height) crop fits in it."""
+    if crop is None:
+        return arr
+    h, w = arr.shape[:2]
+    factor = max(crop[0] / w, crop[1] / h)
+    if factor <= 1.0:
+        return arr
+    size = (max(crop[0], round(w * factor)), max(crop[1], round(h * factor)))
+    if arr.dtype == np.uint8:
+        return np.asarray(Image.fromarray(arr).resize(size, Image.BICUBIC))
+    planes = [Image.fromarray(arr[..., c].astype(np.float32)).resize(size, Image.BICUBIC) for c in range(3)]
+    return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0, 65535).round().astype(np.uint16)
+
+
+class _LRU:
+    """A small least-recently-used cache of decoded images, bounded by bytes (per worker process)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Any, np.ndarray] = OrderedDict()
+
+    def get(self, key: Any, load: Any) -> np.ndarray:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = load()
+        self._items[key] = value
+        while len(self._items) > 1 and sum(v.nbytes for v in self._items.values()) > self.max_bytes:
+            self._items.popitem(last=False)
+        return value
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, index])
+
+
+def crop_and_augment(
+    arrays: Sequence[np.ndarray], crop: tuple[int, int] | None, augment: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The same random rotation, crop and flips for every array (all of one size).
+
+    Always draws the same random numbers, so the stream stays aligned whatever the options.
+    """
+    rotate, flip_h, flip_v = rng.random(3) < 0.5
+    u, v = rng.random(2)
+    h, w = arrays[0].shape[:2]
+    if augment and rotate and (crop is None or (crop[0] <= h and crop[1] <= w)):
+        arrays = [np.rot90(a) for a in arrays]
+        h, w = w, h
+    if crop is not None:
+        cw, ch = crop
+        y, x = int(u * (h - ch + 1)), int(v * (w - cw + 1))
+        arrays = [a[y : y + ch, x : x + cw] for a in arrays]
+    if augment and flip_h:
+        arrays = [a[:, ::-1] for a in arrays]
+    if augment and flip_v:
+        arrays = [a[::-1] for a in arrays]
+    return arrays
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class _Reproducible(Dataset):
+    """Shared by both datasets: the epoch counter and the per-item generator."""
+
+    seed: int
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random crops/augmentations/degradations of ``epoch`` (call once per epoch)."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return _item_rng(self.seed, self.epoch, index)
+
+
+class PairedFolder(_Reproducible):
+    """Pairs ``root/input/REL`` and ``root/target/REL`` matched by relative path (extension ignored).
+
+    Args:
+        root: folder holding ``input/`` and ``target/``.
+        crop: random crop ``(width, height)``, or None for whole images (validation).
+        augment: random flips and 90-degree rotations, identical for input and target.
+        seed: base of every random choice; see :meth:`set_epoch`.
+        length: number of items per epoch (cycles over the pairs); default one per pair.
+        cache_mb: size of the decoded-image cache, per worker process.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        crop: tuple[int, int] | None = (960, 540),
+        augment: bool = True,
+        seed: int = 0,
+        length: int | None = None,
+        cache_mb: int = 512,
+    ) -> None:
+        self.root = Path(root)
+        self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
+        self.pairs = match_pairs(self.root)
+        self._cache = _LRU(cache_mb << 20)
+
+    def __len__(self) -> int:
+        return self.length if self.length is not None else len(self.pairs)
+
+    def _load(self, path: Path) -> np.ndarray:
+        return self._cache.get(path, lambda: fit_crop(read_image(path), self.crop))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        name, inp_path, tgt_path = self.pairs[index % len(self.pairs)]
+        inp, tgt = self._load(inp_path), self._load(tgt_path)
+        if inp.shape != tgt.shape:
+            raise GlsgnError(
+                f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} differs from its target {tgt_path} "
+                f"({tgt.shape[1]}x{tgt.shape[0]}); input and target must be aligned images of one size"
+            )
+        inp, tgt = crop_and_augment([inp, tgt], self.crop, self.augment, self.rng(index))
+        return {"input": to_tensor(to_float(inp)), "target": to_tensor(to_float(tgt)), "name": name}
+
+
+def match_pairs(root: Path) -> list[tuple[str, Path, Path]]:
+    """``(name, input, target)`` for every image in ``root/input``, matched to ``root/target`` by relative path."""
+    sides = {}
+    for side in ("input", "target"):
+        folder = root / side
+        if not folder.is_dir():
+            raise GlsgnError(f"{folder}: no such folder; a paired data set needs {root}/input and {root}/target")
+        by_name: dict[str, Path] = {}
+        for path in list_images(folder):
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            if name in by_name:
+                raise GlsgnError(f"{path}: same name as {by_name[name]}; keep one file per name in {folder}")
+            by_name[name] = path
+        sides[side] = by_name
+    inputs, targets = sides["input"], sides["target"]
+    for a, b in (("input", "target"), ("target", "input")):
+        missing = sorted(set(sides[a]) - set(sides[b]))
+        if missing:
+            raise GlsgnError(
+                f"{sides[a][missing[0]]}: no matching file in {root / b} ({len(missing)} unmatched in {root / a}); "
+                "input and target files must have the same relative path"
+            )
+    if not inputs:
+        raise GlsgnError(f"{root}/input: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
+    return [(name, inputs[name], targets[name]) for name in sorted(inputs)]
+
+
+class SyntheticPairs(_Reproducible):
+    """Clean photos degraded on the fly for ``task``: the target is the clean crop.
+
+    Item ``i`` uses photo ``i % n_photos``; the photo is rotated, cropped and flipped first and
+    degraded at crop size (cheap on big photos), with sizes in the degradation scaled to the
+    whole photo so crops look like parts of a degraded photo. For "dereflect" the reflection is
+    another photo of the folder (the same one, mirrored, if there is only one).
+
+    Args:
+        clean_dir: folder of clean photos (searched recursively).
+        task: "derain", "dehaze" or "dereflect".
+        crop, augment, seed, length, cache_mb: as in :class:`PairedFolder`; ``length`` defaults
+            to the number of photos.
+    """
+
+    def __init__(
+        self,
+        clean_dir: str | Path,
+        task: str,
+        *,
+        crop: tuple[int, int] | None = (960, 540),
+        augment: bool = True,
+        seed: int = 0,
+        length: int | None = None,
+        cache_mb: int = 512,
+    ) -> None:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+        self.clean_dir, self.task = Path(clean_dir), task
+        self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
+        self.photos = list_images(self.clean_dir)
+        if not self.photos:
+            raise GlsgnError(f"{self.clean_dir}: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
+        self._cache = _LRU(cache_mb << 20)
+
+    def __len__(self) -> int:
+        return self.length if self.length is not None else len(self.photos)
+
+    def photo(self, k: int) -> np.ndarray:
+        """Decoded photo ``k`` (integer HWC, scaled up if smaller than the crop), from the cache."""
+        return self._cache.get(k, lambda: fit_crop(read_image(self.photos[k]), self.crop))
+
+    def _reflection_source(self, k: int, size: tuple[int, int]) -> Any:
+        """A pool for :func:`degrade`: a random region around ``size`` of another photo, as float."""
+
+        def draw(rng: np.random.Generator) -> np.ndarray:
+            others = [j for j in range(len(self.photos)) if j != k] or [k]
+            img = self.photo(others[int(rng.integers(len(others)))])
+            h, w = min(img.shape[0], 2 * size[0]), min(img.shape[1], 2 * size[1])
+            y, x = rng.integers(0, img.shape[0] - h + 1), rng.integers(0, img.shape[1] - w + 1)
+            return to_float(img[y : y + h, x : x + w])
+
+        return draw
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        k = index % len(self.photos)
+        rng = self.rng(index)
+        full = self.photo(k)
+        (clean,) = crop_and_augment([full], self.crop, self.augment, rng)
+        clean = to_float(clean)
+        pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
+        degraded = degrade(self.task, clean, rng, pool=pool, ref_size=min(full.shape[:2]))
+        name = f"{self.photos[k].relative_to(self.clean_dir).with_suffix('').as_posix()}_{index:06d}"
+        return {"input": to_tensor(degraded), "target": to_tensor(clean), "name": name}
+
+
+def make_dataset(path: str | Path, task: str, **kwargs: Any) -> PairedFolder | SyntheticPairs:
+    """A folder with ``input/`` and ``target/`` -> :class:`PairedFolder` (``task`` unused).
+
+    Any other folder is taken as clean photos -> :class:`SyntheticPairs`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise GlsgnError(f"{path}: no such folder; give a folder of clean photos or one with input/ and target/")
+    if (path / "input").is_dir() and (path / "target").is_dir():
+        return PairedFolder(path, **kwargs)
+    return SyntheticPairs(path, task, **kwargs)

@@ -1,0 +1,136 @@
+"""Synthetic degradations: reproducible, in range, and degrading in the way each physical model says."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from photo_fixtures import photo_float
+
+from glsgn_core.data.degrade import TASKS, add_haze, add_rain, add_reflection, degrade
+from glsgn_core.metrics import psnr
+
+
+def _run(task: str, img: np.ndarray, seed: int, **kw) -> np.ndarray:
+    return degrade(task, img, np.random.default_rng(seed), pool=[photo_float(3, (200, 150))], **kw)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(psnr(torch.from_numpy(a.transpose(2, 0, 1)), torch.from_numpy(b.transpose(2, 0, 1))))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_determinism_same_seed_same_image(task):
+    img = photo_float(0)
+    a, b, c = _run(task, img, 5), _run(task, img, 5), _run(task, img, 6)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 0.05
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("size", [(101, 67), (160, 120), (17, 250)])
+def test_shapes_dtype_range(task, size):
+    img = photo_float(1, size)
+    out = _run(task, img, 0)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert not np.shares_memory(out, img)
+
+
+# Thick fog is a legitimate draw, and faint reflections are common on real glass.
+BANDS = {"derain": (10.0, 35.0), "dehaze": (7.0, 30.0), "dereflect": (15.0, 38.0)}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_psnr_plausible_band_over_seeds(task):
+    """Every draw degrades visibly without destroying the photo, and the strength varies."""
+    img = photo_float(0, (384, 256))
+    low, high = BANDS[task]
+    values = [_psnr(_run(task, img, seed), img) for seed in range(8)]
+    assert all(low < v < high for v in values), values
+    assert max(values) - min(values) > 3.0, "the degradation strength should vary between draws"
+
+
+def _detail(grey: np.ndarray) -> float:
+    gy, gx = np.gradient(grey)
+    return float(np.hypot(gx, gy).mean())
+
+
+def test_haze_lowers_local_contrast():
+    """Haze scales local detail by t < 1 and lifts the dark pixels towards the airlight."""
+    img = photo_float(1, (192, 128))
+    grey = img.mean(axis=-1)
+    for seed in range(8):
+        hazy = add_haze(img, np.random.default_rng(seed)).mean(axis=-1)
+        assert _detail(hazy) < 0.9 * _detail(grey)
+        assert np.percentile(hazy, 5) > np.percentile(grey, 5)
+
+
+def _streak_angle(diff: np.ndarray) -> float:
+    """Dominant orientation (degrees from vertical) of the structure in ``diff``.
+
+    Structure tensor from the power spectrum (exact, isotropic derivatives): the image varies
+    least along the streaks, so that is the eigenvector with the smallest eigenvalue.
+    """
+    power = np.abs(np.fft.fft2(diff - diff.mean())) ** 2
+    fy = np.fft.fftfreq(diff.shape[0])[:, None]
+    fx = np.fft.fftfreq(diff.shape[1])[None, :]
+    sxx, sxy, syy = (power * fx * fx).sum(), (power * fx * fy).sum(), (power * fy * fy).sum()
+    j = np.array([[sxx, sxy], [sxy, syy]])
+    ux, uy = np.linalg.eigh(j)[1][:, 0]
+    return (math.degrees(math.atan2(ux, uy)) + 90.0) % 180.0 - 90.0
+
+
+@pytest.mark.parametrize("angle", [-25.0, 0.0, 20.0])
+def test_rain_bright_streaks_along_the_chosen_angle(angle):
+    flat = np.full((256, 256, 3), 0.3, np.float32)
+    for seed in range(3):
+        rainy = add_rain(flat, np.random.default_rng(seed), angle=angle, ref_size=1080)
+        diff = (rainy - flat).mean(axis=-1)
+        assert diff.mean() > 0.0 and np.percentile(diff, 99.5) > 0.08, "rain adds bright structure"
+        assert abs(_streak_angle(diff) - angle) < 8.0  # layers and streaks scatter a few degrees
+
+
+def test_rain_streaks_scale_with_the_whole_photo_size():
+    """A crop of a 4K photo (ref_size 2160) gets longer streaks than a 256-pixel photo."""
+    flat = np.full((256, 256, 3), 0.2, np.float32)
+
+    def vertical_correlation(ref: int, seed: int) -> float:
+        d = (add_rain(flat, np.random.default_rng(seed), angle=0.0, ref_size=ref) - flat).mean(axis=-1)
+        d = d - d.mean()
+        return float((d[:-12] * d[12:]).mean() / (d * d).mean())
+
+    for seed in range(3):
+        assert vertical_correlation(2160, seed) > vertical_correlation(256, seed) + 0.1
+
+
+def test_reflection_physical_model():
+    img = photo_float(2, (160, 120))
+    black = np.zeros_like(img)
+    for seed in range(4):
+        out = add_reflection(img, black, np.random.default_rng(seed))
+        ratio = out[img > 0.05] / img[img > 0.05]
+        # nothing to reflect: only the glass transmission (a constant factor) remains
+        assert 0.87 < ratio.min() and ratio.max() < 1.0 + 1e-5 and np.ptp(ratio) < 0.02
+        bright = add_reflection(img, photo_float(0, (160, 120)), np.random.default_rng(seed))
+        assert bright.mean() > out.mean() + 0.02
+
+
+def test_reflection_other_photo_of_any_size():
+    img = photo_float(1, (96, 64))
+    for other_size in [(30, 20), (96, 64), (400, 300)]:
+        out = add_reflection(img, photo_float(0, other_size), np.random.default_rng(1))
+        assert out.shape == img.shape
+
+
+def test_dereflect_without_pool_uses_the_photo_itself():
+    img = photo_float(0)
+    out = degrade("dereflect", img, np.random.default_rng(0))
+    assert out.shape == img.shape and np.abs(out - img).mean() > 0.01
+
+
+def test_exception_unknown_task():
+    with pytest.raises(ValueError, match="derain, dehaze, dereflect"):
+        degrade("desnow", photo_float(0), np.random.default_rng(0))

@@ -1,0 +1,119 @@
+"""``glsgn synth`` end to end on a few tiny photos written by the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from photo_fixtures import photo
+from typer.testing import CliRunner
+
+from glsgn_cli.app import app
+from glsgn_core.data.datasets import PairedFolder
+
+
+def glsgn(*args: str):
+    return CliRunner().invoke(app, ["synth", *map(str, args)])
+
+
+@pytest.fixture
+def clean(tmp_path: Path) -> Path:
+    folder = tmp_path / "clean"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(photo(0, (64, 48))).save(folder / "one.png")
+    Image.fromarray(photo(1, (56, 40))).save(folder / "sub" / "two.png")
+    Image.fromarray(photo(2, (48, 48))).save(folder / "three.jpg", quality=95)
+    return folder
+
+
+def _pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_roundtrip_writes_whole_photo_pairs(clean, tmp_path):
+    out = tmp_path / "pairs"
+    result = glsgn("--task", "dehaze", "--clean", clean, "-o", out, "--seed", "3")
+    assert result.exit_code == 0, result.output
+    names = ["one.png", "sub/two.png", "three.png"]
+    assert sorted(_snapshot(out)) == sorted([f"input/{n}" for n in names] + [f"target/{n}" for n in names])
+    # the target is the clean photo itself, the input the same size and hazier
+    np.testing.assert_array_equal(_pixels(out / "target" / "one.png"), photo(0, (64, 48)))
+    np.testing.assert_array_equal(_pixels(out / "target" / "three.png"), np.asarray(Image.open(clean / "three.jpg")))
+    for n in names:
+        inp, tgt = _pixels(out / "input" / n), _pixels(out / "target" / n)
+        assert inp.shape == tgt.shape and inp.dtype == np.uint8
+        assert np.abs(inp.astype(int) - tgt).mean() > 3
+    # the pairs load as a paired data set
+    assert len(PairedFolder(out, crop=None)) == 3
+
+
+def test_determinism_same_seed_same_bytes(clean, tmp_path):
+    runs = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        assert glsgn("-t", "dereflect", "-c", clean, "-o", tmp_path / name, "--seed", seed).exit_code == 0
+        runs[name] = _snapshot(tmp_path / name)
+    assert runs["a"] == runs["b"]
+    assert runs["a"]["input/one.png"] != runs["c"]["input/one.png"]
+    assert runs["a"]["target/one.png"] == runs["c"]["target/one.png"]
+
+
+def test_n_larger_than_photos_cycles_with_new_degradations_and_crop(clean, tmp_path):
+    out = tmp_path / "pairs"
+    result = glsgn("-t", "derain", "-c", clean, "-o", out, "--n", 5, "--crop", "32x24")
+    assert result.exit_code == 0, result.output
+    inputs = sorted(p.relative_to(out / "input").as_posix() for p in (out / "input").rglob("*.png"))
+    assert inputs == ["one-1.png", "one.png", "sub/two-1.png", "sub/two.png", "three.png"]
+    for p in (out / "target").rglob("*.png"):
+        assert _pixels(p).shape == (24, 32, 3)
+    assert not (_pixels(out / "input" / "one.png") == _pixels(out / "input" / "one-1.png")).all()
+
+
+def test_exception_refuses_to_overwrite(clean, tmp_path):
+    out = tmp_path / "pairs"
+    assert glsgn("-t", "derain", "-c", clean, "-o", out).exit_code == 0
+    before = _snapshot(out)
+    result = glsgn("-t", "derain", "-c", clean, "-o", out, "--seed", 9)
+    assert result.exit_code == 2
+    assert "already exists" in result.output and "--overwrite" in result.output
+    assert _snapshot(out) == before
+    assert glsgn("-t", "derain", "-c", clean, "-o", out, "--seed", 9, "--overwrite").exit_code == 0
+    after = _snapshot(out)
+    assert after.keys() == before.keys() and after["input/one.png"] != before["input/one.png"]
+
+
+def test_exception_unreadable_photo_others_still_written(clean, tmp_path):
+    (clean / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "pairs"
+    result = glsgn("-t", "dehaze", "-c", clean, "-o", out)
+    assert result.exit_code == 1
+    assert "broken.jpg: cannot read" in result.output
+    assert (out / "input" / "one.png").exists() and not (out / "input" / "broken.png").exists()
+    assert not list(out.rglob("*.tmp")), "no temporary files left behind"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--crop", "32by24"], "expected WIDTHxHEIGHT"),
+        (["--crop", "8x8"], "at least 16"),
+        (["--task", "desnow"], "desnow"),
+    ],
+)
+def test_exception_usage_errors(clean, tmp_path, args, message):
+    base = {"--task": "derain", "--clean": str(clean), "-o": str(tmp_path / "pairs")}
+    base.update(dict(zip(args[::2], args[1::2])))
+    result = glsgn(*[x for kv in base.items() for x in kv])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "pairs").exists()
+
+
+def test_exception_empty_clean_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = glsgn("-t", "derain", "-c", tmp_path / "empty", "-o", tmp_path / "pairs")
+    assert result.exit_code == 2 and "no images found" in result.output
