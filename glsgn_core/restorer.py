@@ -22,7 +22,7 @@ from glsgn_core.windows import Window, run_windowed
 
 TASKS = ("derain", "dehaze", "dereflect")
 DEFAULT_WINDOW = (2160, 3840)  # (height, width) of the working size
-DEFAULT_OVERLAP = 128
+DEFAULT_OVERLAP = 64
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -160,6 +160,7 @@ class Restorer:
                 window=win,
                 overlap=self.overlap,
                 scale=self.scale,
+                multiple=getattr(self.model, "pad_multiple", 1),
                 on_window=on_window,
             )
         if image.shape[2] == 1:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from glsgn_core.errors import GlsgnError
@@ -35,11 +35,14 @@ class Identity(torch.nn.Module):
 
 
 @settings(max_examples=80, deadline=None)
-@given(length=st.integers(1, 600), window=st.integers(64, 256), overlap=st.integers(0, 63))
-def test_spans_cover_and_feathers_partition_unity(length, window, overlap):
-    s = spans(length, window, overlap)
+@given(length=st.integers(1, 600), window=st.integers(64, 256), overlap=st.integers(0, 63), multiple=st.sampled_from([1, 8, 64]))
+def test_spans_cover_and_feathers_partition_unity(length, window, overlap, multiple):
+    assume(length <= window or overlap < window // multiple * multiple)
+    s = spans(length, window, overlap, multiple)
     assert s[0][0] == 0 and s[-1][1] == length
-    assert all(e - b == min(window, length) for b, e in s)
+    size = s[0][1] - s[0][0]
+    assert all(e - b == size for b, e in s) and size <= min(window, length)
+    assert len(s) == 1 or size % multiple == 0
     assert all(b2 <= e1 for (_, e1), (b2, _) in zip(s, s[1:]))  # no gaps
     assert all(e1 - b2 >= overlap for (_, e1), (b2, _) in zip(s, s[1:]))
     total = np.zeros(length)
@@ -101,8 +104,8 @@ def test_glsgn_windows_show_no_step_on_a_smooth_image(tiny_overrides):
     out = Restorer(model, device="cpu", window=(128, 192), overlap=64).restore(image)
     dx = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2))  # mean horizontal jump per column boundary
     dy = np.abs(np.diff(out, axis=0)).mean(axis=(1, 2))
-    seams_x = [e for _, e in spans(448, 192, 64)[:-1]] + [b for b, _ in spans(448, 192, 64)[1:]]
-    seams_y = [e for _, e in spans(256, 128, 64)[:-1]] + [b for b, _ in spans(256, 128, 64)[1:]]
+    seams_x = [e for _, e in spans(448, 192, 64, 64)[:-1]] + [b for b, _ in spans(448, 192, 64, 64)[1:]]
+    seams_y = [e for _, e in spans(256, 128, 64, 64)[:-1]] + [b for b, _ in spans(256, 128, 64, 64)[1:]]
     for d, seams in ((dx, seams_x), (dy, seams_y)):
         interior = np.delete(d, [s - 1 for s in seams])
         assert d[[s - 1 for s in seams]].max() <= 1.5 * np.percentile(interior, 99) + 1e-3
@@ -218,3 +221,9 @@ def test_upscaler_windows_blend_exactly():
     out = Restorer(net, device="cpu", window=(64, 96), overlap=16).restore(image)
     assert len(net.calls) > 4
     np.testing.assert_array_equal(out, image.repeat(2, 0).repeat(2, 1))
+
+
+def test_spans_shrink_windows_to_limit_overlap_work():
+    s = spans(7680, 3840, 64, 64)
+    assert len(s) == 3 and s[0][1] - s[0][0] == 2624  # 3 x 2624 covers 7680 with >= 64 px overlaps
+    assert sum(e - b for b, e in s) < 7680 * 1.03
