@@ -1,0 +1,453 @@
+"""The batch pipeline under ``glsgn derain|dehaze|dereflect``: inputs -> jobs -> results.
+
+``expand_inputs`` turns command-line arguments (files, folders, globs) into images to read;
+``plan_outputs`` decides where each result goes and which jobs to skip; ``shard`` splits the jobs
+between machines; ``run_batch`` runs them, decoding the next image and encoding the previous one
+in background threads while the model runs in the calling thread. No torch here: the model is
+whatever ``process`` callable the command passes in.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from glsgn_core.errors import GlsgnError
+from glsgn_core.image_io import (
+    DEFAULT_MAX_PIXELS,
+    READ_EXTENSIONS,
+    Image,
+    from_float,
+    is_temp_file,
+    output_extension,
+    read_image,
+    to_float,
+    write_image,
+)
+
+__all__ = [
+    "InputItem",
+    "Job",
+    "JobResult",
+    "UsageError",
+    "expand_inputs",
+    "float_rgb_process",
+    "parse_shard",
+    "plan_outputs",
+    "run_batch",
+    "shard",
+    "shard_jobs",
+]
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+class UsageError(GlsgnError):
+    """The command line itself is wrong (no such input, colliding outputs, bad --shard): exit code 2."""
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One image to read. ``root`` is the folder (or a glob's fixed part) the argument named, so the
+    tree below it can be mirrored; it is None for a file named on its own."""
+
+    path: Path
+    root: Path | None = None
+
+    @property
+    def relative(self) -> Path:
+        """The path below ``root`` (just the name for a file given on its own)."""
+        if self.root is None:
+            return Path(self.path.name)
+        return self.path.relative_to(self.root)
+
+
+@dataclass
+class Job:
+    input: Path
+    output: Path
+    status: str = "pending"  # "pending", or already decided: "skipped" / "failed"
+    reason: str | None = None
+
+
+@dataclass
+class JobResult:
+    """What happened to one input; ``dataclasses.asdict`` gives a JSON-ready dict (paths as str)."""
+
+    input: str
+    output: str | None
+    status: str  # "done", "skipped" or "failed"
+    seconds: float = 0.0
+    error: str | None = None  # the one-line reason for "failed" and "skipped"
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in READ_EXTENSIONS and not name.startswith(".")
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Image files below ``folder``, sorted, hidden files and folders and our temp files skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if _is_image_name(name) and not is_temp_file(name):
+                found.append(Path(dirpath, name))
+    return found
+
+
+def _glob_root(pattern: str) -> Path:
+    """The fixed leading folders of a glob pattern: ``shots/2024/*.jpg`` -> ``shots/2024``."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
+    """Files, folders (walked recursively) and glob patterns -> the images to process, in order.
+
+    Each argument's images come sorted; an image named twice is kept once. Raises UsageError for an
+    argument that names nothing, a folder without images, or a pattern that matches no image.
+    """
+    items: list[InputItem] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, root: Path | None) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            items.append(InputItem(path, root))
+
+    for arg in inputs:
+        text = os.fspath(arg)
+        path = Path(text)
+        if path.is_dir():
+            found = _walk(path)
+            if not found:
+                raise UsageError(f"no images in folder '{text}' (looked for {_extensions()})")
+            for p in found:
+                add(p, path)
+        elif path.is_file():
+            add(path, None)
+        elif glob.has_magic(text):
+            root = _glob_root(text)
+            matched = 0
+            for match in sorted(glob.glob(text, recursive=True)):
+                m = Path(match)
+                if m.is_dir():
+                    continue
+                if _is_image_name(m.name) and not is_temp_file(m) and not _hidden_below(m, root):
+                    add(m, root)
+                    matched += 1
+            if not matched:
+                raise UsageError(f"no images match '{text}'")
+        elif path.exists() or path.is_symlink():
+            raise UsageError(f"'{text}' is neither a file nor a folder")
+        else:
+            raise UsageError(f"no such file or folder: '{text}'")
+    return items
+
+
+def _hidden_below(path: Path, root: Path) -> bool:
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = path.parts
+    return any(p.startswith(".") and p not in (".", "..") for p in parts)
+
+
+def _extensions() -> str:
+    return ", ".join(sorted(READ_EXTENSIONS))
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def plan_outputs(
+    items: Sequence[InputItem],
+    *,
+    out: Path | None,
+    suffix: str,
+    ext: str | None,
+    overwrite: bool,
+) -> list[Job]:
+    """Where each input's result goes.
+
+    Without ``out``: ``NAME{suffix}.EXT`` beside the input. With ``out`` a folder: each input's
+    tree below the folder or pattern it came from is mirrored under ``out``, names unchanged (the
+    folder already tells them apart; ``suffix`` is not added). A single input with ``out`` naming a
+    file (an image extension, not an existing folder) writes that file. ``ext`` (".png", "tif")
+    changes the format; by default the input's own is kept (".png" for GIF).
+
+    Jobs whose output would replace their input fail; jobs whose output exists are skipped unless
+    ``overwrite``; an input that is another job's output (a folder holding earlier results) is
+    skipped. Raises UsageError when two inputs map to one output, or a file ``out`` gets many inputs.
+    """
+    if ext is not None:
+        ext = ext if ext.startswith(".") else "." + ext
+    out_is_file = False
+    if out is not None:
+        out = Path(out)
+        out_is_file = not out.is_dir() and out.suffix.lower() in READ_EXTENSIONS
+        if out_is_file and len(items) > 1:
+            raise UsageError(f"-o '{out}' names one file but there are {len(items)} inputs; give a folder")
+        if out.exists() and not out.is_dir() and not out_is_file:
+            raise UsageError(f"-o '{out}' exists and is not a folder")
+
+    jobs: list[Job] = []
+    by_output: dict[Path, Path] = {}
+    for item in items:
+        target_ext = ext or output_extension(item.path)
+        if out is None:
+            output = item.path.with_name(f"{item.path.stem}{suffix}{target_ext}")
+        elif out_is_file:
+            output = out
+        else:
+            rel = item.relative
+            output = out / rel.parent / f"{rel.stem}{target_ext}"
+        key = output.resolve()
+        if key in by_output:
+            raise UsageError(f"'{by_output[key]}' and '{item.path}' would both be written to '{output}'")
+        by_output[key] = item.path
+        jobs.append(Job(item.path, output))
+
+    outputs = set(by_output)
+    for job in jobs:
+        if _same_file(job.input, job.output):
+            job.status, job.reason = FAILED, "the output would replace the input; use -o or another suffix"
+        elif job.input.resolve() in outputs:
+            job.status, job.reason = SKIPPED, "it is the output of another input"
+        elif job.output.is_dir():
+            job.status, job.reason = FAILED, f"the output '{job.output}' is a folder"
+        elif job.output.exists() and not overwrite:
+            job.status, job.reason = SKIPPED, "exists, use --overwrite"
+    return jobs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> (2, 4); UsageError unless it is K/N with 1 <= K <= N."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must be K/N, e.g. 2/4 (got '{text}')") from None
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard K/N needs 1 <= K <= N (got '{text}')")
+    return k, n
+
+
+def shard(jobs: Sequence[Job], k: int, n: int) -> list[Job]:
+    """Every n-th job starting with the k-th (1-based): shards 1..n of a list partition it.
+
+    Machines that expand the same inputs get the same job order, so ``--shard K/N`` on N machines
+    covers every input exactly once. Shard before skipping nothing: skipped jobs keep their place.
+    """
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard K/N needs 1 <= K <= N (got {k}/{n})")
+    return list(jobs[k - 1 :: n])
+
+
+shard_jobs = shard  # the name the command line imports
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class _Read:
+    image: Image | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Write:
+    job: Job
+    seconds_so_far: float
+    future: Future = field(repr=False)
+
+
+def run_batch(
+    jobs: Sequence[Job],
+    process: Callable[[Image], Image],
+    *,
+    quality: int = 95,
+    on_result: Callable[[JobResult], None] | None = None,
+    prefetch: int = 1,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> list[JobResult]:
+    """Run ``process`` on every pending job; returns (and reports) one result per job, in order.
+
+    Up to ``prefetch`` images are decoded ahead and the previous result is encoded in background
+    threads while ``process`` runs in the calling thread. A file that fails to read, process or
+    write is recorded as "failed" with a one-line message and the batch goes on. On Ctrl-C the
+    write in flight finishes (writes are atomic: no partial file ever appears), the background
+    threads are joined and KeyboardInterrupt propagates.
+    """
+    results: list[JobResult] = []
+
+    def report(result: JobResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    def read(path: Path) -> _Read:
+        start = time.perf_counter()
+        try:
+            return _Read(image=read_image(path, max_pixels=max_pixels), seconds=time.perf_counter() - start)
+        except GlsgnError as exc:
+            return _Read(error=str(exc), seconds=time.perf_counter() - start)
+        except Exception as exc:  # a bug or an exotic failure in a decoder: still only this file
+            return _Read(error=f"cannot read '{path}': {type(exc).__name__}: {_one_line(exc)}")
+
+    def write(job: Job, image: Image) -> float:
+        start = time.perf_counter()
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        write_image(job.output, image, quality=quality)
+        return time.perf_counter() - start
+
+    pending = [j for j in jobs if j.status == "pending"]
+    reads: list[Future] = []  # reads[i] decodes pending[i]; submitted up to `prefetch` ahead
+    in_flight: _Write | None = None
+    prefetch = max(0, int(prefetch))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="glsgn-read") as readers, \
+            ThreadPoolExecutor(1, thread_name_prefix="glsgn-write") as writers:
+
+        def finish_write() -> None:
+            """Wait for the write in flight and report it."""
+            nonlocal in_flight
+            if in_flight is None:
+                return
+            w, in_flight = in_flight, None
+            try:
+                seconds = w.seconds_so_far + w.future.result()
+            except GlsgnError as exc:
+                report(_failed(w.job, str(exc), w.seconds_so_far))
+            except Exception as exc:
+                report(_failed(w.job, f"cannot write '{w.job.output}': {_message(exc)}", w.seconds_so_far))
+            else:
+                report(JobResult(str(w.job.input), str(w.job.output), DONE, round(seconds, 3)))
+
+        index = -1  # into pending
+        try:
+            for job in jobs:
+                if job.status != "pending":
+                    finish_write()  # keep the results in job order
+                    report(JobResult(str(job.input), str(job.output), job.status, 0.0, job.reason))
+                    continue
+                index += 1
+                while len(reads) < min(index + prefetch + 1, len(pending)):
+                    reads.append(readers.submit(read, pending[len(reads)].input))
+                got: _Read = reads[index].result()
+                reads[index] = _DONE_FUTURE  # drop the decoded image with the future
+                if got.image is None:
+                    finish_write()
+                    report(_failed(job, got.error or "unreadable", got.seconds))
+                    continue
+                start = time.perf_counter()
+                try:
+                    result = process(got.image)
+                except Exception as exc:
+                    finish_write()
+                    report(_failed(job, f"cannot process '{job.input}': {_message(exc)}",
+                                   got.seconds + time.perf_counter() - start))
+                    continue
+                spent = got.seconds + time.perf_counter() - start
+                del got
+                finish_write()
+                in_flight = _Write(job, spent, writers.submit(write, job, result))
+                del result
+            finish_write()
+        except BaseException:
+            for f in reads:
+                f.cancel()
+            if in_flight is not None:  # it lands whole (writes are atomic): wait for it and say so
+                try:
+                    finish_write()
+                except BaseException:
+                    pass
+            raise
+    return results
+
+
+_DONE_FUTURE: Future = Future()
+_DONE_FUTURE.set_result(None)
+
+
+def _failed(job: Job, message: str, seconds: float) -> JobResult:
+    return JobResult(str(job.input), str(job.output), FAILED, round(seconds, 3), _one_line(message))
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def _message(exc: BaseException) -> str:
+    return _one_line(exc) if isinstance(exc, GlsgnError) else f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Adapting a model
+
+
+def float_rgb_process(restore: Callable[[np.ndarray], np.ndarray]) -> Callable[[Image], Image]:
+    """Wrap ``restore(float32 (H, W, 3) in [0, 1]) -> float32 (H', W', 3)`` as a ``process`` for run_batch.
+
+    Grey images go in as three equal channels and come back as their mean; the result is stored
+    with the input's sample type. The alpha channel, untouched by the model, is resized to match
+    when the model changes the size (upscaling), and so is the resolution in dpi.
+    """
+
+    def process(image: Image) -> Image:
+        x = to_float(image.pixels)
+        grey = x.shape[-1] == 1
+        if grey:
+            x = np.repeat(x, 3, axis=-1)
+        y = np.asarray(restore(x))
+        if y.ndim != 3 or y.shape[-1] != 3:
+            raise ValueError(f"the model returned shape {y.shape}, expected (H, W, 3)")
+        if grey:
+            y = y.mean(axis=-1, keepdims=True)
+        pixels = from_float(y, image.dtype)
+        alpha, dpi = image.alpha, image.dpi
+        if pixels.shape[:2] != image.pixels.shape[:2]:
+            alpha = _resize_plane(alpha, pixels.shape[:2]) if alpha is not None else None
+            if dpi is not None:
+                dpi = (dpi[0] * pixels.shape[1] / image.width, dpi[1] * pixels.shape[0] / image.height)
+        return image.replace(pixels=pixels, alpha=alpha, dpi=dpi)
+
+    return process
+
+
+def _resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    h, w = size
+    resized = PILImage.fromarray(to_float(plane)).resize((w, h), PILImage.Resampling.BICUBIC)
+    return from_float(np.asarray(resized), plane.dtype)
