@@ -38,7 +38,7 @@ __all__ = [
     "JobResult",
     "UsageError",
     "expand_inputs",
-    "float_rgb_process",
+    "model_process",
     "parse_shard",
     "plan_outputs",
     "run_batch",
@@ -416,25 +416,19 @@ def _message(exc: BaseException) -> str:
 # Adapting a model
 
 
-def float_rgb_process(restore: Callable[[np.ndarray], np.ndarray]) -> Callable[[Image], Image]:
-    """Wrap ``restore(float32 (H, W, 3) in [0, 1]) -> float32 (H', W', 3)`` as a ``process`` for run_batch.
+def model_process(restore: Callable[[np.ndarray], np.ndarray]) -> Callable[[Image], Image]:
+    """Wrap ``restore(pixels) -> pixels`` as a ``process`` for run_batch.
 
-    Grey images go in as three equal channels and come back as their mean; the result is stored
-    with the input's sample type. The alpha channel, untouched by the model, is resized to match
-    when the model changes the size (upscaling), and so is the resolution in dpi.
+    ``restore`` takes the pixels as read ((H, W, C), C = 1 or 3, uint8/uint16/float32) and returns
+    the same type and channels, possibly ``s`` times larger per side (upscaling): it owns the
+    conversions, so no full-size float copy of the image is made here. The alpha channel, untouched
+    by the model, is resized to match when the size changes, and so is the resolution in dpi.
     """
 
     def process(image: Image) -> Image:
-        x = to_float(image.pixels)
-        grey = x.shape[-1] == 1
-        if grey:
-            x = np.repeat(x, 3, axis=-1)
-        y = np.asarray(restore(x))
-        if y.ndim != 3 or y.shape[-1] != 3:
-            raise ValueError(f"the model returned shape {y.shape}, expected (H, W, 3)")
-        if grey:
-            y = y.mean(axis=-1, keepdims=True)
-        pixels = from_float(y, image.dtype)
+        pixels = np.asarray(restore(image.pixels))
+        if pixels.ndim != 3 or pixels.shape[-1] != image.pixels.shape[-1] or pixels.dtype != image.dtype:
+            raise ValueError(f"the model returned {pixels.dtype} {pixels.shape}, expected {image.dtype} (H, W, {image.channels})")
         alpha, dpi = image.alpha, image.dpi
         if pixels.shape[:2] != image.pixels.shape[:2]:
             alpha = _resize_plane(alpha, pixels.shape[:2]) if alpha is not None else None

@@ -19,7 +19,7 @@ from glsgn_core.batch import (
     Job,
     UsageError,
     expand_inputs,
-    float_rgb_process,
+    model_process,
     parse_shard,
     plan_outputs,
     run_batch,
@@ -329,18 +329,20 @@ def test_ctrl_c_during_a_write_leaves_no_partial_file(tree, monkeypatch):
     assert not [p for p in out.rglob("*") if p.is_file()]
 
 
-def test_float_rgb_process_handles_grey_and_upscaling():
+def test_model_process_keeps_alpha_and_dpi_in_step_with_upscaling():
     grey = Image(pixels(4, 5, 1, "uint16"), pixels(4, 5, 1, "uint16")[..., 0], dpi=(100.0, 100.0))
-    same = float_rgb_process(lambda x: x)(grey)
+    same = model_process(lambda x: x)(grey)
     np.testing.assert_array_equal(same.pixels, grey.pixels)
     assert same.pixels.dtype == np.uint16 and same.alpha is grey.alpha
 
     def upscale(x):
-        assert x.dtype == np.float32 and x.shape == (4, 5, 3)
+        assert x.dtype == np.uint16 and x.shape == (4, 5, 1)  # the pixels as read, no float copy
         return np.repeat(np.repeat(x, 2, axis=0), 2, axis=1)
 
-    big = float_rgb_process(upscale)(grey)
+    big = model_process(upscale)(grey)
     assert big.pixels.shape == (8, 10, 1) and big.alpha.shape == (8, 10) and big.alpha.dtype == np.uint16
     assert big.dpi == (200.0, 200.0)
     with pytest.raises(ValueError, match="expected"):
-        float_rgb_process(lambda x: x[..., 0])(grey)
+        model_process(lambda x: x[..., 0])(grey)
+    with pytest.raises(ValueError, match="expected"):
+        model_process(lambda x: x.astype(np.float32))(grey)

@@ -59,7 +59,8 @@ def get_entry(name: str) -> WeightsEntry:
             return entry
     known = ", ".join(e.name for e in entries()) or "none registered yet"
     raise WeightsError(
-        f"unknown pretrained model {name!r} (known: {known}); pass a .safetensors file or URL instead"
+        f"unknown pretrained model {name!r} (known: {known}); give a weights file or URL instead "
+        "(--weights FILE: train one with `glsgn train` and `glsgn models export`)"
     )
 
 

@@ -1,0 +1,1 @@
+complete --command glsgn --no-files --arguments "(env _GLSGN_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) glsgn)" --condition "env _GLSGN_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) glsgn"

@@ -1,0 +1,138 @@
+"""`glsgn derain | dehaze | dereflect`: one command body, three tasks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice
+
+WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
+
+Inputs = Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively) or glob patterns.", show_default=False)]
+Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (input trees are mirrored), or a file for a single input. Default: beside each input.")]
+Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. [default: _TASK]")]
+Ext = Annotated[Optional[str], typer.Option(help="Output format by extension (png, jpg, tif, webp, bmp). Default: the input's.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (otherwise they are skipped).")]
+Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). [default: glsgn-TASK]")]
+Weights = Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. exported from `glsgn train`); overrides --model.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N. auto uses CUDA when present.")]
+Precision = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")]
+WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
+Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
+MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard); 0 = no limit.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per file on stdout.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th input starting at the K-th (1-based), for job arrays.")]
+
+
+def make_command(task: str) -> Callable[..., None]:
+    """Build the Typer command for one task; every task shares the options and the body."""
+
+    def command(
+        inputs: Inputs,
+        output: Output = None,
+        suffix: Suffix = None,
+        ext: Ext = None,
+        overwrite: Overwrite = False,
+        model: Model = None,
+        weights: Weights = None,
+        device: Device = "auto",
+        precision: Precision = "auto",
+        window: WindowOpt = "3840x2160",
+        quality: Quality = 95,
+        max_pixels: MaxPixels = None,
+        as_json: JsonOpt = False,
+        quiet: Quiet = False,
+        shard: Shard = None,
+    ) -> None:
+        raise typer.Exit(
+            run(
+                task, inputs, output=output, suffix=suffix if suffix is not None else f"_{task}", ext=ext,
+                overwrite=overwrite, spec=weights or model, device=device, precision=precision, window=window,
+                quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
+            )
+        )
+
+    command.__name__ = task
+    command.__doc__ = f"Remove {WHAT[task]} from photos: files, folders or globs, any size, CPU or CUDA."
+    return command
+
+
+def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
+        quality, max_pixels, as_json, quiet, shard) -> int:
+    from glsgn_core.batch import expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
+    from glsgn_core.complexity import parse_size
+    from glsgn_core.errors import GlsgnError
+    from glsgn_core.image_io import DEFAULT_MAX_PIXELS
+    from glsgn_core.restorer import Restorer
+    from glsgn_core.weights import default_model
+
+    try:
+        win_w, win_h = parse_size(window)
+    except ValueError as exc:
+        fail(f"--window: {exc}")
+    try:
+        k, n = parse_shard(shard) if shard else (1, 1)
+        jobs = plan_outputs(expand_inputs(inputs), out=output, suffix=suffix, ext=ext, overwrite=overwrite)
+        jobs = shard_jobs(jobs, k, n)
+        restorer = Restorer.from_pretrained(spec or default_model(task), device=device, precision=precision, window=(win_h, win_w))
+    except GlsgnError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if not quiet:
+        for line in restorer.notices:
+            notice(line)
+        trained_for = restorer.metadata.get("task")
+        if trained_for and trained_for != task:
+            notice(f"warning: the model was trained for {trained_for}, not {task}")
+
+    failed = 0
+
+    def report(result) -> None:
+        nonlocal failed
+        if as_json:
+            typer.echo(json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}))
+        if result.status == "failed":
+            failed += 1
+            err_console.print(f"glsgn: error: {result.error}", markup=False)
+        elif result.status == "skipped" and not quiet:
+            notice(f"skipped {result.input}: {result.error}")
+
+    with _progress(len(jobs), enabled=not quiet and err_console.is_terminal) as advance:
+        def on_result(result) -> None:
+            report(result)
+            advance()
+
+        try:
+            limit = DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None)
+            run_batch(jobs, model_process(restorer.restore), quality=quality, max_pixels=limit, on_result=on_result)
+        except KeyboardInterrupt:
+            err_console.print("glsgn: interrupted; finished files are kept, no partial file was left")
+            return 130
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+class _progress:
+    """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=err_console, transient=True)
+        self.bar.__enter__()
+        task = self.bar.add_task("restoring", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
