@@ -23,12 +23,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def measure(name: str, size: tuple[int, int]) -> dict[str, Any]:
-    """Count one forward pass of configuration ``name`` on a (width, height) RGB image.
+def measure(name: str, size: tuple[int, int], **overrides: Any) -> dict[str, Any]:
+    """Count one forward pass of configuration ``name`` (with config ``overrides``, e.g. ``scale=4``)
+    on a (width, height) RGB image.
 
     The model runs on the meta device, so no memory is allocated and 16K counts in a second.
     """
-    model = create_model(name).to("meta").eval()
+    model = create_model(name, **overrides).to("meta").eval()
     w, h = size
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.empty(1, 3, h, w, device="meta"))

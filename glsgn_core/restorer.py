@@ -121,6 +121,8 @@ class Restorer:
         self.dtype = resolve_precision(precision, self.device)
         if min(window) < 64 or overlap < 0 or overlap > min(window) // 2:
             raise GlsgnError(f"window {window[1]}x{window[0]} with overlap {overlap}: need >= 64 px and an overlap of at most half a window")
+        if min(window) < getattr(model, "min_size", 1):
+            raise GlsgnError(f"window {window[1]}x{window[0]} is smaller than the model's minimum input")
         self.model = model.eval().to(self.device)
         self.window, self.overlap = window, overlap
         self.scale: int = getattr(model, "scale", 1)  # upscalers return scale x larger images
@@ -146,8 +148,9 @@ class Restorer:
         if image.ndim != 3 or image.shape[2] not in (1, 3):
             raise GlsgnError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}")
         h, w = image.shape[:2]
-        if min(h, w) < 64:
-            raise GlsgnError(f"image is {w}x{h} pixels; restoration needs at least 64x64")
+        least = getattr(self.model, "min_size", 64)
+        if min(h, w) < least:
+            raise GlsgnError(f"image is {w}x{h} pixels; this model needs at least {least}x{least}")
         work, win = self._working_size(h, w)
         if h <= work[0] and w <= work[1]:
             out = self._run(to_unit_float(image))

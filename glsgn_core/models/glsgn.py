@@ -202,6 +202,8 @@ class GLSGN(nn.Module):
             for i in range(len(LOCAL_GRIDS) if cfg.local else 0)
         )
 
+    min_size = MIN_SIZE  # smallest input side the model accepts
+
     @property
     def pad_multiple(self) -> int:
         # 4 x 4 patches, each halved once per encoder level, and the pyramid halves the 1/4 maps once more.

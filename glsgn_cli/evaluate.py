@@ -1,0 +1,54 @@
+"""`glsgn eval`: PSNR/SSIM of a model on paired images, with an optional HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from glsgn_cli._common import err_console, fail
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Paired folder with input/ and target/ (e.g. from `glsgn synth`).")],
+    model: Annotated[Optional[str], typer.Option(help="Pretrained model name, e.g. glsgn-derain.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. from `glsgn models export`).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with means and per-image figures.")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML page with input / restored / ground-truth crops.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")] = "auto",
+    window: Annotated[str, typer.Option(help="Working size WxH; larger images are processed in windows.")] = "3840x2160",
+) -> None:
+    """Mean and per-image PSNR/SSIM of the restored images and of the inputs, against the targets."""
+    if (model is None) == (weights is None):
+        fail("give exactly one of --model NAME or --weights PATH")
+    from glsgn_core.complexity import parse_size
+    from glsgn_core.errors import GlsgnError
+    from glsgn_core.evaluate import evaluate as run_eval
+    from glsgn_core.evaluate import write_report
+    from glsgn_core.restorer import Restorer
+
+    try:
+        win_w, win_h = parse_size(window)
+        restorer = Restorer.from_pretrained(weights or model, device=device, precision=precision, window=(win_h, win_w))
+        crops: dict | None = {} if report else None
+
+        def progress(score) -> None:
+            if not as_json:
+                err_console.print(f"{score.name}: {score.psnr:.2f} dB (input {score.input_psnr:.2f} dB)", markup=False)
+
+        result = run_eval(restorer.restore, data, on_pair=progress, crops=crops)
+        if report:
+            write_report(report, result, crops, title=f"glsgn eval: {weights or model} on {data}")
+    except (GlsgnError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"model": weights or model, "data": str(data), **result}))
+        return
+    typer.echo(
+        f"{result['n']} images  restored {result['psnr']:.2f} dB / SSIM {result['ssim']:.4f}   "
+        f"input {result['input_psnr']:.2f} dB / SSIM {result['input_ssim']:.4f}   "
+        f"gain {result['psnr'] - result['input_psnr']:+.2f} dB"
+    )

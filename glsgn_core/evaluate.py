@@ -1,0 +1,128 @@
+"""Evaluate a restorer on paired images: PSNR/SSIM of the restored images and of the inputs,
+and an HTML page with input / restored / ground-truth crops side by side."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from glsgn_core.data.datasets import match_pairs
+from glsgn_core.errors import GlsgnError
+from glsgn_core.image_io import read_image, to_float
+from glsgn_core.metrics import psnr, ssim
+
+
+@dataclass
+class PairScore:
+    name: str
+    psnr: float
+    ssim: float
+    input_psnr: float
+    input_ssim: float
+    seconds: float
+
+
+def _rgb_float(path: Path) -> np.ndarray:
+    pixels = to_float(read_image(path).pixels)
+    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+
+
+def _scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].double() for x in (a, b))
+    return float(psnr(ta, tb)), float(ssim(ta, tb))
+
+
+def evaluate(
+    restore: Callable[[np.ndarray], np.ndarray],
+    pairs: str | Path,
+    *,
+    on_pair: Callable[[PairScore], None] | None = None,
+    crops: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    crop_size: int = 384,
+) -> dict:
+    """Score ``restore`` (float32 RGB in [0, 1] -> same) on every pair in ``pairs/input`` and ``pairs/target``.
+
+    Returns ``{"n", "psnr", "ssim", "input_psnr", "input_ssim", "images": [...]}`` (means over images).
+    When ``crops`` is a dict it receives, per image, an (input, restored, target) crop around the
+    place where restoration changed the image most, for the report.
+    """
+    scores = []
+    for name, inp_path, tgt_path in match_pairs(Path(pairs)):
+        inp, tgt = _rgb_float(inp_path), _rgb_float(tgt_path)
+        if inp.shape != tgt.shape:
+            raise GlsgnError(f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} differs from its target {tgt_path}")
+        start = time.perf_counter()
+        out = restore(inp)
+        seconds = time.perf_counter() - start
+        score = PairScore(name, *_scores(out, tgt), *_scores(inp, tgt), seconds=round(seconds, 3))
+        scores.append(score)
+        if crops is not None:
+            crops[name] = _crop_where_it_changed(inp, out, tgt, crop_size)
+        if on_pair is not None:
+            on_pair(score)
+    keys = ("psnr", "ssim", "input_psnr", "input_ssim")
+    means = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys}
+    return {"n": len(scores), **means, "images": [asdict(s) for s in scores]}
+
+
+def _crop_where_it_changed(inp: np.ndarray, out: np.ndarray, tgt: np.ndarray, size: int):
+    h, w = inp.shape[:2]
+    size = min(size, h, w)
+    change = np.abs(out - inp).mean(axis=2)
+    # coarse search on a grid of half-crop steps: cheap on 4K images
+    best, at = -1.0, (0, 0)
+    for top in range(0, h - size + 1, max(size // 2, 1)):
+        for left in range(0, w - size + 1, max(size // 2, 1)):
+            total = float(change[top : top + size, left : left + size].sum())
+            if total > best:
+                best, at = total, (top, left)
+    t, l = at
+    return tuple(x[t : t + size, l : l + size] for x in (inp, out, tgt))
+
+
+def _png_data_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def write_report(path: str | Path, result: dict, crops: dict, *, title: str) -> None:
+    """A self-contained HTML page (images embedded), written atomically."""
+    rows = []
+    for img in result["images"]:
+        cells = "".join(f'<td><img src="{_png_data_uri(c)}"></td>' for c in crops.get(img["name"], ()))
+        rows.append(
+            f"<tr><th>{html.escape(img['name'])}<br>restored {img['psnr']:.2f} dB / {img['ssim']:.4f}"
+            f"<br>input {img['input_psnr']:.2f} dB / {img['input_ssim']:.4f}</th>{cells}</tr>"
+        )
+    page = f"""<!doctype html><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif}} td img{{width:320px;image-rendering:pixelated}} th{{text-align:left;font-weight:normal;padding-right:1em}}</style>
+<h1>{html.escape(title)}</h1>
+<p>{result['n']} images. Mean PSNR / SSIM: restored <b>{result['psnr']:.2f} dB / {result['ssim']:.4f}</b>,
+input {result['input_psnr']:.2f} dB / {result['input_ssim']:.4f}
+(gain {result['psnr'] - result['input_psnr']:+.2f} dB).</p>
+<table><tr><th></th><th>input</th><th>restored</th><th>ground truth</th></tr>
+{''.join(rows)}
+</table>
+"""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".glsgn-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
