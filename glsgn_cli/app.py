@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from glsgn_cli import info
+from glsgn_cli import evaluate, info, models, restore, synth, train
 
 app = typer.Typer(
     name="glsgn",
@@ -36,6 +36,12 @@ def _root(
     """Restore ultra-high-resolution photos: remove rain, haze and reflections, or upscale."""
 
 
+for _task in restore.WHAT:
+    app.command(_task)(restore.make_command(_task))
+app.command("train")(train.train)
+app.command("eval")(evaluate.evaluate)
+app.command("synth")(synth.synth)
+app.add_typer(models.app, name="models")
 app.command("info")(info.info)
 
 

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from glsgn_cli._common import err_console, fail, notice, user_errors
+
+# Settings a resumed run may change; every other recipe setting is fixed by the run's last.pt.
+RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "val_every", "data", "val", "vgg_weights")
+
+
+def train(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints/, metrics.jsonl. Must be new or empty unless --resume.")],
+    task: Annotated[Optional[str], typer.Option(help="derain | dehaze | dereflect.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Training data: a paired folder (input/, target/) or clean photos.")] = None,
+    val: Annotated[Optional[Path], typer.Option(help="Paired folder for validation PSNR/SSIM and best.pt.")] = None,
+    config: Annotated[str, typer.Option("--config", help="Model configuration (see glsgn info --list).")] = "glsgn-lite",
+    model_config: Annotated[Optional[str], typer.Option(help='JSON object overriding config fields, e.g. \'{"widths": [4, 8, 16, 32, 64]}\'.')] = None,
+    init_from: Annotated[Optional[str], typer.Option("--from", help="Fine-tune from pretrained weights: a registry name or a file.")] = None,
+    steps: Annotated[int, typer.Option(help="Total optimisation steps (the LR schedule spans them).")] = 50_000,
+    until: Annotated[Optional[int], typer.Option(help="Stop after this step, resumably (default: --steps).")] = None,
+    batch: Annotated[int, typer.Option(help="Images per step, per process.")] = 4,
+    crop: Annotated[str, typer.Option(help="Random crop WIDTHxHEIGHT.")] = "960x540",
+    lr: Annotated[float, typer.Option(help="Adam learning rate (betas 0.9, 0.999).")] = 2e-4,
+    warmup: Annotated[int, typer.Option(help="Linear warm-up steps (at most a tenth of --steps), then cosine decay to lr/100.")] = 500,
+    clip: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 turns clipping off.")] = 1.0,
+    ema: Annotated[float, typer.Option(help="Keep an EMA of the weights with this decay (e.g. 0.999); 0: off.")] = 0.0,
+    precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16 (auto: bf16 where supported, fp16 on older GPUs).")] = "auto",
+    l1_weight: Annotated[float, typer.Option(help="lambda1, multi-stage L1; 0 turns it off.")] = 1.0,
+    perceptual_weight: Annotated[float, typer.Option(help="lambda2, multi-stage VGG-19 perceptual; 0 turns it off.")] = 0.01,
+    adversarial_weight: Annotated[float, typer.Option(help="lambda3, spectral-norm discriminator; 0 turns it off.")] = 0.01,
+    pathway_weight: Annotated[float, typer.Option(help="alpha1 = alpha2: weight of each pathway's output.")] = 0.1,
+    final_weight: Annotated[float, typer.Option(help="beta1 = beta2: weight of the synthesised output.")] = 0.5,
+    vgg_weights: Annotated[Optional[Path], typer.Option(help="VGG-19 ImageNet weights (torchvision vgg19-dcbb9e9d.pth or safetensors).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
+    workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt.")] = False,
+    log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl records.")] = 10,
+    save_every: Annotated[int, typer.Option(help="Steps between checkpoints/last.pt saves.")] = 500,
+    val_every: Annotated[int, typer.Option(help="Steps between validations (each also writes a metrics record).")] = 1000,
+) -> None:
+    """Train GLSGN with the paper's losses; resumable, with EMA, mixed precision and DDP under torchrun.
+
+    Ctrl-C saves checkpoints/last.pt and exits; run again with --resume to continue.
+    """
+    from glsgn_core.train.loop import TrainConfig
+    from glsgn_core.train.losses import LossWeights
+
+    with user_errors():
+        given = dict(ctx.params)
+        if resume:
+            cfg = _resumed_config(ctx, out, given)
+        else:
+            if task is None or data is None:
+                fail("a new run needs --task and --data (or --resume to continue one)")
+            cfg = TrainConfig(
+                out=str(out), task=task, data=str(data), val=_str(val), model=config,
+                model_overrides=_json_object(model_config), init_from=init_from, steps=steps, until=until,
+                batch=batch, crop=_size(crop), lr=lr, warmup=warmup, clip=clip, ema=ema, precision=precision,
+                loss=LossWeights(l1_weight, perceptual_weight, adversarial_weight, pathway_weight, final_weight),
+                vgg_weights=_str(vgg_weights), seed=seed, workers=workers, device=device,
+                log_every=log_every, save_every=save_every, val_every=val_every,
+            )  # fmt: skip
+        _run(cfg, resume)
+
+
+def _run(cfg, resume: bool) -> None:
+    from glsgn_core.train.loop import train as run_training
+
+    train_set, val_set = _datasets(cfg)
+    stop = {"requested": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop["requested"]:  # a second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        notice("stopping after this step and saving checkpoints/last.pt (Ctrl-C again to abort)")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = run_training(
+            cfg, train_set, val_set, resume=resume, reporter=_reporter(), should_stop=lambda: stop["requested"]
+        )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not result.interrupted:
+        best = f"; best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
+        notice(f"stopped at step {result.step} of {cfg.steps}; checkpoints in {Path(cfg.out) / 'checkpoints'}{best}")
+
+
+def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
+    """The run's stored recipe, with the few settings a resumption may change taken from the command line."""
+    from glsgn_core.train.checkpoint import load_checkpoint
+    from glsgn_core.train.loop import TrainConfig
+
+    last = out / "checkpoints" / "last.pt"
+    if not last.is_file():
+        fail(f"{last}: nothing to resume (no checkpoint); start a new run without --resume")
+    # By the enum member's name: Typer may vendor click, so its ParameterSource class is not public.
+    explicit = {k for k in given if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"} - {"out", "resume"}
+    fixed = sorted(explicit - set(RESUMABLE_CHANGES))
+    if fixed:
+        fail(f"--{fixed[0].replace('_', '-')} cannot change when resuming; the run's recipe in {last} fixes it")
+    changes = {"until": None}  # a stop point belongs to one invocation, not to the run
+    changes.update({k: _str(given[k]) if isinstance(given[k], Path) else given[k] for k in explicit})
+    return TrainConfig.from_recipe(load_checkpoint(last)["recipe"], out=str(out), **changes)
+
+
+def _datasets(cfg):
+    from glsgn_core.data import make_dataset
+
+    train_set = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed)
+    val_set = make_dataset(cfg.val, cfg.task, crop=cfg.crop, augment=False, seed=cfg.seed) if cfg.val else None
+    return train_set, val_set
+
+
+def _reporter():
+    return _LiveReporter() if err_console.is_terminal else _PlainReporter()
+
+
+class _PlainReporter:
+    """One line per metrics record: for logs and pipes."""
+
+    def start(self, step: int, total: int) -> None:
+        self.total = total
+
+    def log(self, record: dict[str, Any]) -> None:
+        err_console.print(_summary(record, getattr(self, "total", None)), markup=False)
+
+    def message(self, text: str) -> None:
+        notice(text)
+
+    def close(self) -> None:
+        pass
+
+
+class _LiveReporter:
+    """A rich live line: step, loss, it/s, ETA and the last validation PSNR."""
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.val = "-"
+
+    def start(self, step: int, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("step"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
+            TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=False,
+        )  # fmt: skip
+        self.task = self.progress.add_task("train", total=total, completed=step, info="")
+        self.progress.start()
+
+    def log(self, record: dict[str, Any]) -> None:
+        if "val_psnr" in record:
+            self.val = f"{record['val_psnr']:.2f} dB"
+        if self.progress is None:
+            err_console.print(_summary(record, None), markup=False)
+            return
+        info = f"loss {record['loss']:.4f}  {1 / record['sec_per_step']:.2f} it/s  val {self.val}" if "loss" in record else ""
+        self.progress.update(self.task, completed=record["step"], info=info)
+
+    def message(self, text: str) -> None:
+        (self.progress.console if self.progress else err_console).print(f"glsgn: {text}", markup=False)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _summary(record: dict[str, Any], total: int | None) -> str:
+    parts = [f"step {record['step']}" + (f"/{total}" if total else "")]
+    for key, fmt in (("loss", ".4f"), ("l1", ".4f"), ("perceptual", ".4f"), ("adversarial", ".3f"), ("lr", ".2e")):
+        if key in record:
+            parts.append(f"{key} {record[key]:{fmt}}")
+    if "sec_per_step" in record:
+        parts.append(f"{record['sec_per_step']:.2f} s/step")
+    if "val_psnr" in record:
+        parts.append(f"val PSNR {record['val_psnr']:.2f} dB SSIM {record['val_ssim']:.4f}")
+    return "  ".join(parts)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        fail(f"--crop {text!r} is not WIDTHxHEIGHT, e.g. 960x540")
+    if w < 64 or h < 64:
+        fail(f"--crop {text!r}: GLSGN needs at least 64x64")
+    return w, h
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--model-config is not valid JSON ({exc.msg} at character {exc.pos})")
+    if not isinstance(value, dict):
+        fail("--model-config must be a JSON object, e.g. '{\"widths\": [4, 8, 16, 32, 64]}'")
+    return value
+
+
+def _str(value: Path | str | None) -> str | None:
+    return None if value is None else str(value)

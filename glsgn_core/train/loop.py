@@ -1,0 +1,565 @@
+"""The training loop: one readable function, :func:`train`, driven by a :class:`TrainConfig`.
+
+A run lives in one folder (``cfg.out``): ``checkpoints/last.pt``, ``checkpoints/best.pt`` (best
+validation PSNR) and ``metrics.jsonl``. Everything a step depends on (weights, optimiser moments,
+schedule, EMA, discriminator, loss scaler, random states, and the position in the data) is either
+in ``last.pt`` or recomputed from the step number, so ``resume=True`` continues an interrupted run
+as if it had never stopped. The data order is a pure function of (seed, epoch), which is what makes
+the data position recoverable from the step alone.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same function runs as DDP: every process takes its own
+shard of each epoch's order, ``batch`` is per process, and only rank 0 writes files or reports.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from glsgn_core.errors import GlsgnError
+from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from glsgn_core.train.discriminator import PatchDiscriminator
+from glsgn_core.train.losses import (
+    LossWeights,
+    PerceptualDistance,
+    discriminator_hinge,
+    generator_adversarial,
+    l1,
+    multi_stage,
+)
+
+TASKS = ("derain", "dehaze", "dereflect")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. Stored in every checkpoint as ``recipe``."""
+
+    out: str
+    task: str
+    data: str
+    val: str | None = None
+    model: str = "glsgn-lite"  # registered configuration name
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # config fields, e.g. {"widths": [...]}
+    init_from: str | None = None  # pretrained weights: a registry name or a path
+    steps: int = 50_000
+    batch: int = 4  # per process
+    crop: tuple[int, int] = (960, 540)  # (width, height)
+    lr: float = 2e-4
+    warmup: int = 500  # linear warm-up steps (at most a tenth of the run), then cosine decay
+    min_lr_ratio: float = 0.01  # the cosine ends at lr * min_lr_ratio
+    clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    ema: float = 0.0  # EMA decay of the weights, e.g. 0.999; 0 disables
+    precision: str = "auto"
+    loss: LossWeights = field(default_factory=LossWeights)
+    vgg_weights: str | None = None
+    seed: int = 0
+    # Operational settings: may differ between a run and its resumption.
+    workers: int = 2
+    device: str = "auto"
+    log_every: int = 10
+    save_every: int = 500
+    val_every: int = 1000
+    until: int | None = None  # stop (resumably) after this step; the schedule still spans ``steps``
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise GlsgnError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.precision not in PRECISIONS:
+            raise GlsgnError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.steps < 1 or self.batch < 1:
+            raise GlsgnError("--steps and --batch must be at least 1")
+        if isinstance(self.loss, dict):
+            self.loss = LossWeights(**self.loss)
+        self.crop = tuple(self.crop)
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any], **changes: Any) -> TrainConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in recipe.items() if k in fields}, **changes})
+
+
+@dataclass
+class TrainResult:
+    step: int
+    interrupted: bool
+    best_psnr: float | None
+    last_val_psnr: float | None
+
+
+class Reporter(Protocol):
+    """How the loop talks to a user (rank 0 only). The CLI supplies a rich or a plain one."""
+
+    def start(self, step: int, total: int) -> None: ...
+    def log(self, record: dict[str, Any]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Silent:
+    def start(self, step: int, total: int) -> None: ...
+    def log(self, record: dict[str, Any]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+# ----------------------------------------------------------------------------------------------
+# Set-up helpers
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> DistInfo:
+    """Single process, or DDP when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return DistInfo(0, 1, resolve_device(device))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), dev)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GlsgnError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GlsgnError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return dev
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. ``auto``: bf16 where the hardware has it, else fp16 on CUDA."""
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], float]:
+    """LR factor: linear from ~0 to 1 over ``warmup`` steps, then a half cosine from 1 down to ``floor``."""
+    warmup = min(warmup, steps // 10)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return factor
+
+
+class EMA:
+    """Exponential moving average of a model's weights (decay ramps up over the first steps)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for ema, live in zip(self.module.state_dict().values(), model.state_dict().values()):
+            if ema.dtype.is_floating_point:
+                ema.lerp_(live.detach(), 1.0 - decay)
+            else:
+                ema.copy_(live)
+
+
+def epoch_order(n: int, epoch: int, seed: int, per_round: int) -> list[int]:
+    """A seeded permutation of ``range(n)``, repeated so whole rounds of ``world * batch`` fit."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    total = math.ceil(n / per_round) * per_round
+    order: list[int] = []
+    while len(order) < total:
+        order += torch.randperm(n, generator=g).tolist()
+    return order[:total]
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def batches(dataset, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> Iterator[dict[str, Any]]:
+    """Endless batches for this process, starting exactly where step ``start_step`` would be."""
+    per_round = dinfo.world * cfg.batch
+    steps_per_epoch = math.ceil(len(dataset) / per_round)
+    epoch, skip = divmod(start_step, steps_per_epoch)
+    while True:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        shard = epoch_order(len(dataset), epoch, cfg.seed, per_round)[dinfo.rank :: dinfo.world]
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=cfg.batch,
+            sampler=shard[skip * cfg.batch :],
+            drop_last=True,
+            num_workers=cfg.workers,
+            worker_init_fn=_seed_worker,
+            generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch),
+            pin_memory=dinfo.device.type == "cuda",
+        )
+        yield from loader
+        epoch, skip = epoch + 1, 0
+
+
+def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
+    """The generator, fresh or initialised from ``cfg.init_from``; returns (model, its name)."""
+    from glsgn_core.models import create_model
+
+    if cfg.init_from is None:
+        try:
+            return create_model(cfg.model, **cfg.model_overrides), cfg.model
+        except TypeError as exc:
+            raise GlsgnError(f"bad model override for {cfg.model}: {exc}") from None
+    path = Path(cfg.init_from)
+    if path.suffix == ".pt" and path.is_file():  # one of our training checkpoints
+        state = load_checkpoint(path)
+        model = create_model(state["model_name"], **state["config"])
+        model.load_state_dict(state["ema"] or state["model"])
+        return model, state["model_name"]
+    try:
+        from glsgn_core.weights import load_model
+    except ImportError:
+        raise GlsgnError(f"--from {cfg.init_from}: pretrained weights need glsgn_core.weights.load_model") from None
+    model, meta = load_model(cfg.init_from)
+    return model, str(meta.get("name", cfg.init_from)) if isinstance(meta, dict) else cfg.init_from
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+
+
+class Trainer:
+    """Holds the pieces of a run; :func:`train` is the entry point."""
+
+    def __init__(self, cfg: TrainConfig, dinfo: DistInfo) -> None:
+        self.cfg, self.dinfo, self.device = cfg, dinfo, dinfo.device
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.model, self.model_name = build_model(cfg)
+        self.model.to(self.device).train()
+        self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        w = cfg.loss
+        self.perceptual = None
+        if w.perceptual > 0:
+            from glsgn_core.train.vgg import load_vgg19
+
+            self.perceptual = PerceptualDistance(load_vgg19(cfg.vgg_weights)).to(self.device)
+        self.disc = PatchDiscriminator(in_chans=2 * 3).to(self.device) if w.adversarial > 0 else None
+
+        self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        scaling = self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=scaling)
+        self.disc_scaler = torch.amp.GradScaler(self.device.type, enabled=scaling)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(cfg.steps, cfg.warmup, cfg.min_lr_ratio)
+        )
+        self.disc_optimizer = (
+            torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.9, 0.999)) if self.disc else None
+        )
+        self.ddp_model, self.ddp_disc = self.model, self.disc
+        if dinfo.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.disc is not None:
+                self.ddp_disc = nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+        self.step = 0
+        self.best_psnr: float | None = None
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+
+    # -- one optimisation step ---------------------------------------------------------------
+    def train_step(self, degraded: Tensor, target: Tensor) -> dict[str, Tensor]:
+        w = self.cfg.loss
+        with self.autocast():
+            out = self.ddp_model(degraded)
+        image, pathways = out.image.float(), [p.float() for p in out.pathways]
+        terms: dict[str, Tensor] = {}
+        loss = image.new_zeros(())
+        if w.pixel > 0:
+            terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
+            loss = loss + w.pixel * terms["l1"]
+        if self.perceptual is not None:
+            with self.autocast():
+                terms["perceptual"] = multi_stage(
+                    self.perceptual, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final
+                )
+            loss = loss + w.perceptual * terms["perceptual"]
+        if self.disc is not None:
+            self.disc.requires_grad_(False)  # the generator's step must not touch D's gradients
+            with self.autocast():
+                terms["adversarial"] = generator_adversarial(self.disc(degraded, image))
+            self.disc.requires_grad_(True)
+            loss = loss + w.adversarial * terms["adversarial"]
+        terms["loss"] = loss
+        terms["grad_norm"] = self._apply(loss, self.optimizer, self.scaler, self.model)
+        if self.disc is not None:
+            with self.autocast():
+                scores = self.ddp_disc(torch.cat([degraded, degraded]), torch.cat([target, image.detach()]))
+            real, fake = scores.chunk(2)
+            terms["d_loss"] = discriminator_hinge(real, fake)
+            self._apply(terms["d_loss"], self.disc_optimizer, self.disc_scaler, self.disc)
+        self.scheduler.step()
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.model, self.step)
+        return {k: v.detach() for k, v in terms.items()}
+
+    def _apply(self, loss: Tensor, optimizer, scaler, module: nn.Module) -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        norm = nn.utils.clip_grad_norm_(module.parameters(), self.cfg.clip if self.cfg.clip > 0 else float("inf"))
+        scaler.step(optimizer)
+        scaler.update()
+        return norm
+
+    # -- validation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, dataset, *, baseline: bool = False) -> dict[str, float]:
+        """Mean PSNR / SSIM of the EMA (or live) model over ``dataset``, one image at a time."""
+        from glsgn_core.metrics import psnr, ssim
+
+        model = self.ema.module if self.ema is not None else self.model
+        was_training = model.training
+        model.eval()
+        sums = {"val_psnr": 0.0, "val_ssim": 0.0, "val_input_psnr": 0.0}
+        for i in range(len(dataset)):
+            item = dataset[i]
+            x = item["input"][None].to(self.device)
+            y = item["target"][None].to(self.device)
+            with self.autocast():
+                restored = model(x).image.float().clamp(0, 1)
+            sums["val_psnr"] += float(psnr(restored, y)[0])
+            sums["val_ssim"] += float(ssim(restored, y)[0])
+            if baseline:
+                sums["val_input_psnr"] += float(psnr(x, y)[0])
+        model.train(was_training)
+        if not baseline:
+            del sums["val_input_psnr"]
+        return {k: v / len(dataset) for k, v in sums.items()}
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        cfg = self.cfg
+        per_round = self.dinfo.world * cfg.batch
+        return {
+            "arch": "glsgn",
+            "model_name": self.model_name,
+            "config": dataclasses.asdict(self.model.config),
+            "task": cfg.task,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "recipe": _plain(dataclasses.asdict(cfg)),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "disc": self.disc.state_dict() if self.disc is not None else None,
+            "disc_optimizer": self.disc_optimizer.state_dict() if self.disc_optimizer is not None else None,
+            "scaler": {"generator": self.scaler.state_dict(), "disc": self.disc_scaler.state_dict()},
+            "rng": capture_rng(),
+            "data": {"world": self.dinfo.world, "per_round": per_round},
+            "best_psnr": self.best_psnr,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["ema"] if state["ema"] is not None else state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.disc is not None and state["disc"] is not None:
+            self.disc.load_state_dict(state["disc"])
+            self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+        self.scaler.load_state_dict(state["scaler"]["generator"])
+        self.disc_scaler.load_state_dict(state["scaler"]["disc"])
+        self.step = int(state["step"])
+        self.best_psnr = state["best_psnr"]
+
+
+def train(
+    cfg: TrainConfig,
+    train_set,
+    val_set=None,
+    *,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> TrainResult:
+    """Train (or, with ``resume``, continue) the run in ``cfg.out``. ``should_stop`` is polled each step
+    (e.g. set by a Ctrl-C handler); when it turns true, ``last.pt`` is saved and the run returns."""
+    dinfo = setup_distributed(cfg.device)
+    reporter = reporter if (reporter is not None and dinfo.main) else _Silent()
+    run = Path(cfg.out)
+    last, best = run / "checkpoints" / "last.pt", run / "checkpoints" / "best.pt"
+    metrics = run / "metrics.jsonl"
+    if not resume and run.exists() and any(run.iterdir()):
+        raise GlsgnError(f"{run}: the run folder is not empty; pick a new --out, or add --resume to continue it")
+    if resume and not last.is_file():
+        raise GlsgnError(f"{last}: nothing to resume (no checkpoint); start a new run without --resume")
+    if len(train_set) == 0:
+        raise GlsgnError(f"{cfg.data}: no training images")
+    _barrier(dinfo)  # every rank has checked the folder before rank 0 writes to it
+
+    trainer = Trainer(cfg, dinfo)
+    if resume:
+        state = load_checkpoint(last)
+        trainer.load_state(state)
+        if dinfo.main:
+            restore_rng(state["rng"])
+            _truncate_metrics(metrics, trainer.step)
+        reporter.message(f"resumed {run} at step {trainer.step}")
+    if not resume or not dinfo.main:  # other ranks' streams are reseeded, not restored
+        offset = trainer.step * 7919 if resume else 0
+        torch.manual_seed(cfg.seed + 1 + dinfo.rank + offset)
+        np.random.seed((cfg.seed + 1 + dinfo.rank + offset) % 2**32)
+        random.seed(cfg.seed + 1 + dinfo.rank + offset)
+    if dinfo.main:
+        run.mkdir(parents=True, exist_ok=True)
+
+    def write(record: dict[str, Any]) -> None:
+        if dinfo.main:
+            with open(metrics, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            reporter.log(record)
+
+    last_val: float | None = None
+    if val_set is not None and not resume and dinfo.main:  # the starting point, for comparison
+        scores = trainer.validate(val_set, baseline=True)
+        last_val = scores["val_psnr"]
+        write({"step": 0, **scores})
+
+    until = min(cfg.until or cfg.steps, cfg.steps)
+    reporter.start(trainer.step, cfg.steps)
+    data = batches(train_set, cfg, dinfo, trainer.step)
+    window: dict[str, float] = {}
+    n_window, t_window = 0, time.perf_counter()
+    interrupted = False
+    try:
+        while trainer.step < until:
+            batch = next(data)
+            terms = trainer.train_step(
+                batch["input"].to(trainer.device, non_blocking=True), batch["target"].to(trainer.device, non_blocking=True)
+            )
+            for k, v in terms.items():
+                window[k] = window.get(k, 0.0) + float(v)
+            n_window += 1
+            step = trainer.step
+            validate = val_set is not None and (step % cfg.val_every == 0 or step == cfg.steps)
+            if step % cfg.log_every == 0 or step == until or validate:
+                elapsed = time.perf_counter() - t_window
+                record = {"step": step, **_mean(window, n_window, dinfo)}
+                record.update(lr=trainer.optimizer.param_groups[0]["lr"], sec_per_step=elapsed / n_window)
+                if validate and dinfo.main:
+                    record.update(trainer.validate(val_set))
+                    last_val = record["val_psnr"]
+                    if trainer.best_psnr is None or last_val > trainer.best_psnr:
+                        trainer.best_psnr = last_val
+                        save_checkpoint(trainer.state(), best)
+                write(record)
+                window, n_window, t_window = {}, 0, time.perf_counter()
+            if _any_rank(should_stop(), dinfo):
+                interrupted = True
+                break
+            if step % cfg.save_every == 0 and dinfo.main:
+                save_checkpoint(trainer.state(), last)
+        if dinfo.main:
+            save_checkpoint(trainer.state(), last)
+    finally:
+        reporter.close()
+    if dinfo.world > 1:
+        dist.barrier()  # rank 0 has finished writing before anyone exits
+        dist.destroy_process_group()
+    if interrupted:
+        reporter.message(f"interrupted at step {trainer.step}; saved {last}; continue with --resume")
+    return TrainResult(trainer.step, interrupted, trainer.best_psnr, last_val)
+
+
+# ----------------------------------------------------------------------------------------------
+# Small utilities
+
+
+def _mean(sums: dict[str, float], n: int, dinfo: DistInfo) -> dict[str, float]:
+    """Window means of the loss terms, averaged over ranks."""
+    keys = sorted(sums)
+    values = torch.tensor([sums[k] / n for k in keys], dtype=torch.float64)
+    if dinfo.world > 1:
+        dist.all_reduce(values)
+        values /= dinfo.world
+    return {k: float(v) for k, v in zip(keys, values)}
+
+
+def _any_rank(flag: bool, dinfo: DistInfo) -> bool:
+    """True on every rank when it is true on one, so all ranks stop at the same step."""
+    if dinfo.world == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=dinfo.device if dinfo.device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _barrier(dinfo: DistInfo) -> None:
+    if dinfo.world > 1:
+        dist.barrier()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop records logged after the checkpoint being resumed: those steps run again."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    if len(keep) == len(lines):
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so the recipe holds only types ``weights_only`` loading accepts."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

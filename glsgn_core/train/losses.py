@@ -1,0 +1,79 @@
+"""The paper's training objective (Eq. 8-11).
+
+    L = lambda1 * L_pixel + lambda2 * L_perc + lambda3 * L_adv
+    L_pixel = alpha1 * sum_i L1(B_i, B at scale i) + beta1 * L1(B_out, B)
+    L_perc  = alpha2 * sum_i D_vgg(B_i, B at scale i) + beta2 * D_vgg(B_out, B)
+
+The ground truth for a pathway is resized to that pathway's scale by area averaging, which is the
+exact box filter for the 1/2 and 1/4 scales the model uses. D_vgg is the mean absolute difference
+of VGG-19 ``relu1_2``, ``relu2_2`` and ``relu3_4`` activations, averaged over the three layers.
+The adversarial term uses the hinge formulation: the generator minimises -E[D(G(I))] (Eq. 10 as
+written) and the discriminator minimises E[relu(1 - D(real))] + E[relu(1 + D(fake))].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    pixel: float = 1.0  # lambda1
+    perceptual: float = 0.01  # lambda2
+    adversarial: float = 0.01  # lambda3
+    pathway: float = 0.1  # alpha1 = alpha2: each pathway's output
+    final: float = 0.5  # beta1 = beta2: the synthesised output B_out
+
+
+def at_scale(target: Tensor, like: Tensor) -> Tensor:
+    """``target`` area-resized to ``like``'s height and width (unchanged when they already match)."""
+    if target.shape[-2:] == like.shape[-2:]:
+        return target
+    return F.interpolate(target, size=like.shape[-2:], mode="area")
+
+
+def multi_stage(
+    distance: Callable[[Tensor, Tensor], Tensor],
+    image: Tensor,
+    pathways: Sequence[Tensor],
+    target: Tensor,
+    *,
+    pathway_weight: float,
+    final_weight: float,
+) -> Tensor:
+    """alpha * sum_i distance(B_i, B at scale i) + beta * distance(B_out, B)."""
+    total = final_weight * distance(image, target)
+    if pathway_weight:
+        for b in pathways:
+            total = total + pathway_weight * distance(b, at_scale(target, b))
+    return total
+
+
+def l1(a: Tensor, b: Tensor) -> Tensor:
+    return F.l1_loss(a.float(), b.float())
+
+
+class PerceptualDistance(nn.Module):
+    """Mean L1 distance between VGG features, averaged over the tapped layers."""
+
+    def __init__(self, vgg: nn.Module) -> None:
+        super().__init__()
+        self.vgg = vgg
+
+    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        pred = self.vgg(prediction)
+        ref = self.vgg(target.detach())
+        return sum(F.l1_loss(p.float(), r.float().detach()) for p, r in zip(pred, ref)) / len(pred)
+
+
+def generator_adversarial(fake_scores: Tensor) -> Tensor:
+    """Eq. 10: -E[D(G(I))]."""
+    return -fake_scores.float().mean()
+
+
+def discriminator_hinge(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    return F.relu(1.0 - real_scores.float()).mean() + F.relu(1.0 + fake_scores.float()).mean()

@@ -1,0 +1,161 @@
+"""``glsgn train`` end to end on tiny runs: falling loss, exact resume, Ctrl-C, never clobbering a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+TINY = ["--model-config", '{"widths": [4, 8, 8, 8, 8]}', "--crop", "64x64", "--workers", "0", "--precision", "fp32"]
+NO_VGG = ["--perceptual-weight", "0"]
+
+
+def write_pairs(root: Path, n: int = 4, size: int = 96) -> Path:
+    """Smooth synthetic photos (target) and a hazy version of each (input), as PNG pairs."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    rng = np.random.default_rng(0)
+    for sub in ("input", "target"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        c = rng.uniform(0.2, 0.8, 3)
+        clean = np.stack([c[0] + 0.2 * np.sin(6 * xx + i), c[1] + 0.2 * np.cos(5 * yy), c[2] + 0.1 * xx * yy], -1)
+        clean = clean.clip(0, 1)
+        hazy = clean * 0.6 + 0.35
+        Image.fromarray((clean * 255).astype(np.uint8)).save(root / "target" / f"p{i}.png")
+        Image.fromarray((hazy * 255).astype(np.uint8)).save(root / "input" / f"p{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    return write_pairs(tmp_path_factory.mktemp("data") / "pairs")
+
+
+def glsgn(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "glsgn_cli", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_smoke_loss_falls_in_40_steps(pairs, tmp_path) -> None:
+    run = tmp_path / "run"
+    r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--val", str(pairs),
+              "--steps", "40", "--log-every", "1", "--val-every", "40", "--lr", "1e-3",
+              "--adversarial-weight", "0", *NO_VGG, *TINY)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    logged = [x for x in records(run) if "loss" in x]
+    assert [x["step"] for x in logged] == list(range(1, 41))
+    first, last = np.mean([x["loss"] for x in logged[:5]]), np.mean([x["loss"] for x in logged[-5:]])
+    assert last < 0.85 * first, (first, last)
+    val = [x for x in records(run) if "val_psnr" in x]
+    assert [x["step"] for x in val] == [0, 40] and val[1]["val_psnr"] > val[0]["val_psnr"]
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["format"] == "glsgn-checkpoint/1" and state["arch"] == "glsgn" and state["step"] == 40
+    assert state["model_name"] == "glsgn-lite" and list(state["config"]["widths"]) == [4, 8, 8, 8, 8]
+    assert state["task"] == "dehaze" and state["recipe"]["lr"] == 1e-3 and state["disc"] is None
+    assert (run / "checkpoints" / "best.pt").is_file()
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_roundtrip_resume_reproduces_uninterrupted_run(pairs, tmp_path) -> None:
+    """20 steps straight vs 10 + --resume 10, with EMA, the discriminator and validation on.
+
+    Tolerance: 1e-5 relative (CPU, fp32, workers=0); in practice the losses agree bit for bit."""
+    common = ["--task", "dehaze", "--data", str(pairs), "--val", str(pairs), "--val-every", "5", "--steps", "20",
+              "--log-every", "1", "--ema", "0.9", *NO_VGG, *TINY]  # fmt: skip
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert glsgn("train", "--out", str(straight), *common).returncode == 0
+    r = glsgn("train", "--out", str(split), *common, "--until", "10")
+    assert r.returncode == 0, r.stderr
+    assert torch.load(split / "checkpoints" / "last.pt", weights_only=True)["step"] == 10
+    r = glsgn("train", "--out", str(split), "--resume")
+    assert r.returncode == 0, r.stderr
+    a, b = records(straight), records(split)
+    assert [x["step"] for x in a] == [x["step"] for x in b]
+    for x, y in zip(a, b):
+        for key in ("loss", "d_loss", "val_psnr"):
+            if key in x:
+                assert y[key] == pytest.approx(x[key], rel=1e-5), (x["step"], key)
+
+
+@pytest.mark.slow
+def test_sigint_saves_last_checkpoint_and_resume_continues(pairs, tmp_path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glsgn_cli", "train", "--out", str(run), "--task", "dehaze", "--data", str(pairs),
+         "--steps", "100000", "--save-every", "100000", "--log-every", "1", *NO_VGG, *TINY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "--resume" in err
+    step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step >= 3 and records(run)[-1]["step"] == step
+    r = glsgn("train", "--out", str(run), "--resume", "--until", str(step + 2))
+    assert r.returncode == 0, r.stderr
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
+    assert [x["step"] for x in records(run)][-3:] == [step, step + 1, step + 2]
+
+
+def test_exception_refuses_to_clobber_a_run(pairs, tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--steps", "1", *NO_VGG, *TINY)
+    assert r.returncode == 2
+    assert "not empty" in r.stderr and "--resume" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"] and (run / "notes.txt").read_text() == "mine"
+
+
+def test_exception_resume_without_checkpoint_and_fixed_recipe(pairs, tmp_path) -> None:
+    r = glsgn("train", "--out", str(tmp_path / "nothing"), "--resume")
+    assert r.returncode == 2 and "nothing to resume" in r.stderr
+    run = tmp_path / "run"
+    r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--steps", "1",
+              "--adversarial-weight", "0", *NO_VGG, *TINY)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = glsgn("train", "--out", str(run), "--resume", "--lr", "0.1")
+    assert r.returncode == 2 and "--lr cannot change" in r.stderr
+
+
+def test_exception_perceptual_loss_without_vgg_weights(pairs, tmp_path) -> None:
+    r = glsgn("train", "--out", str(tmp_path / "run"), "--task", "dehaze", "--data", str(pairs), "--steps", "1",
+              *TINY, env={"TORCH_HOME": str(tmp_path / "torch-home")})  # fmt: skip
+    assert r.returncode == 2
+    assert "--vgg-weights" in r.stderr and "--perceptual-weight 0" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_smoke_perceptual_term_with_a_vgg_file(pairs, tmp_path) -> None:
+    from glsgn_core.train.vgg import VGG19Features
+
+    vgg = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in VGG19Features().features.state_dict().items()}, vgg)
+    run = tmp_path / "run"
+    r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--steps", "2",
+              "--log-every", "1", "--vgg-weights", str(vgg), *TINY)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    logged = records(run)
+    assert all(x["perceptual"] > 0 and "adversarial" in x and "d_loss" in x for x in logged)
+    assert all(x["loss"] == pytest.approx(x["l1"] + 0.01 * x["perceptual"] + 0.01 * x["adversarial"], rel=1e-5) for x in logged)
