@@ -23,5 +23,6 @@ def test_completion_scripts_are_current(shell):
 
 def test_bash_completion_offers_the_commands():
     env = {**os.environ, "_GLSGN_COMPLETE": "complete_bash", "COMP_WORDS": "glsgn de", "COMP_CWORD": "1"}
-    out = subprocess.run([sys.executable, "-m", "glsgn_cli"], env=env, capture_output=True, text=True).stdout.split()
+    glsgn = Path(sys.executable).with_name("glsgn")  # the installed console script: the name matters here
+    out = subprocess.run([str(glsgn)], env=env, capture_output=True, text=True).stdout.split()
     assert {"derain", "dehaze"} <= set(out) and "info" not in out
