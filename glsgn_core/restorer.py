@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glsgn_core.errors import GlsgnError
+from glsgn_core.image_io import from_float, to_float
 from glsgn_core.windows import Window, run_windowed
 
 TASKS = ("derain", "dehaze", "dereflect")
@@ -63,27 +64,6 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec]
 
 
-def to_unit_float(image: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float -> float32 in [0, 1]."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535.0
-    if np.issubdtype(image.dtype, np.floating):
-        return np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
-    raise GlsgnError(f"unsupported pixel type {image.dtype}; expected uint8, uint16 or float")
-
-
-def from_unit_float(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float in [0, 1] -> ``dtype``, rounded and clipped for integer types."""
-    image = np.clip(image, 0.0, 1.0)
-    if dtype == np.uint8:
-        return np.rint(image * 255.0).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.rint(image * 65535.0).astype(np.uint16)
-    return image.astype(dtype, copy=False)
-
-
 def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Average ``factor x factor`` blocks of an (H, W, C) array, one strip at a time (flat memory).
 
@@ -94,10 +74,18 @@ def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
     hh, ww = -(-h // factor), -(-w // factor)
     out = np.empty((hh, ww, c), dtype=np.float32)
     for r in range(hh):
-        strip = to_unit_float(image[r * factor : (r + 1) * factor]).mean(axis=0)
+        strip = _unit(image[r * factor : (r + 1) * factor]).mean(axis=0)
         strip = np.pad(strip, ((0, ww * factor - w), (0, 0)), mode="edge")
         out[r] = strip.reshape(ww, factor, c).mean(axis=1)
     return out
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    """Samples as float32 in [0, 1], the model's input range (float images may exceed it)."""
+    if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+        raise GlsgnError(f"unsupported pixel type {image.dtype}; expected uint8, uint16 or float")
+    x = to_float(image)
+    return np.clip(x, 0.0, 1.0) if image.dtype.kind == "f" else x
 
 
 class Restorer:
@@ -153,13 +141,13 @@ class Restorer:
             raise GlsgnError(f"image is {w}x{h} pixels; this model needs at least {least}x{least}")
         work, win = self._working_size(h, w)
         if h <= work[0] and w <= work[1]:
-            out = self._run(to_unit_float(image))
+            out = self._run(_unit(image))
         else:
             # A model without a global pathway (e.g. an upscaler) runs its windows independently.
             context = self._global_view(image, win) if hasattr(self.model, "global_pass") else None
             out = run_windowed(
                 image,
-                lambda crop, box: self._run(to_unit_float(crop), context, box),
+                lambda crop, box: self._run(_unit(crop), context, box),
                 window=win,
                 overlap=self.overlap,
                 scale=self.scale,
@@ -168,7 +156,7 @@ class Restorer:
             )
         if image.shape[2] == 1:
             out = out.mean(axis=2, keepdims=True)
-        out = from_unit_float(out, image.dtype)
+        out = from_float(out, image.dtype)
         return out[..., 0] if squeeze else out
 
     def _working_size(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -11,6 +11,12 @@ that never occur in real photos. Geometric augmentation is a horizontal flip, a 
 and a 90-degree rotation, applied identically to input and target; the rotation is applied to
 the whole image before cropping (so non-square crops keep their shape), and is skipped for
 photos whose rotated size cannot hold the crop.
+
+Super-resolution (``sr2``, ``sr4``): the crop is the high-resolution (target) crop; the input is
+its bicubic downscale, made with PIL's BICUBIC filter (a = -0.5, antialiased: the filter widens
+with the factor, like MATLAB's ``imresize`` that SR benchmarks use) on float samples and then
+rounded to the source's bit depth, as a real low-resolution file would be. Paired SR folders hold
+the low-resolution image in ``input/`` and the ``scale`` times larger one in ``target/``.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from glsgn_core import image_io
 from glsgn_core.data.degrade import TASKS, degrade
 from glsgn_core.errors import GlsgnError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+SR_SCALES = {"sr2": 2, "sr4": 4}  # super-resolution tasks and their factors
 
 
 # --------------------------------------------------------------------------- image files
@@ -41,25 +49,16 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image to an RGB HWC array: uint8, or uint16 for 16-bit greyscale files.
+    """Decode an image to an RGB HWC array in its own sample type (uint8, uint16 or float32).
 
     Kept in integer form because decoded photos are cached and float32 would take 4x the memory.
+    EXIF orientation is applied; alpha is dropped (training pairs are opaque).
     """
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                grey = np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
-                return np.repeat(grey[..., None], 3, axis=-1)
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        reason = f"cannot read the image ({exc}); check that it is a complete PNG, JPEG or TIFF file"
-        raise GlsgnError(f"{path}: {reason}") from exc
+    pixels = image_io.read_image(path).pixels
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
 
 
-def to_float(arr: np.ndarray) -> np.ndarray:
-    """Integer image -> float32 in [0, 1]."""
-    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
-    return arr.astype(np.float32) / scale
+to_float = image_io.to_float
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
@@ -80,6 +79,29 @@ def fit_crop(arr: np.ndarray, crop: tuple[int, int] | None) -> np.ndarray:
         return np.asarray(Image.fromarray(arr).resize(size, Image.BICUBIC))
     planes = [Image.fromarray(arr[..., c].astype(np.float32)).resize(size, Image.BICUBIC) for c in range(3)]
     return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0, 65535).round().astype(np.uint16)
+
+
+def bicubic_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float HWC image -> (width, height) ``size`` with PIL's bicubic filter, per channel in float.
+
+    Downscaling is antialiased (PIL widens the kernel by the factor), so this is the classical
+    "bicubic" of SR benchmarks both ways: making low-resolution inputs and the upscaling baseline.
+    """
+    planes = [Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize(size, Image.BICUBIC) for c in range(arr.shape[2])]
+    return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0.0, 1.0)
+
+
+def bicubic_downscale(arr: np.ndarray, factor: int, levels: int = 255) -> np.ndarray:
+    """A float HWC image (sides multiples of ``factor``) shrunk by ``factor``, rounded to ``levels`` steps
+    like an 8-bit (or 16-bit) low-resolution file."""
+    h, w = arr.shape[:2]
+    small = bicubic_resize(arr, (w // factor, h // factor))
+    return (np.rint(small * levels) / levels).astype(np.float32)
+
+
+def _check_sr_crop(crop: tuple[int, int] | None, scale: int) -> None:
+    if crop is not None and (crop[0] % scale or crop[1] % scale):
+        raise GlsgnError(f"crop {crop[0]}x{crop[1]} is not a multiple of the SR scale {scale}; use e.g. {crop[0] // scale * scale}x{crop[1] // scale * scale}")
 
 
 class _LRU:
@@ -108,22 +130,31 @@ def _item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 def crop_and_augment(
-    arrays: Sequence[np.ndarray], crop: tuple[int, int] | None, augment: bool, rng: np.random.Generator
+    arrays: Sequence[np.ndarray],
+    crop: tuple[int, int] | None,
+    augment: bool,
+    rng: np.random.Generator,
+    factors: Sequence[int] | None = None,
 ) -> list[np.ndarray]:
-    """The same random rotation, crop and flips for every array (all of one size).
+    """The same random rotation, crop and flips for every array.
 
-    Always draws the same random numbers, so the stream stays aligned whatever the options.
+    Arrays are of one size, or, with ``factors``, array ``i`` is ``factors[i]`` times the size of
+    the smallest (an SR pair: ``(1, scale)``); ``crop`` is then in pixels of the largest, and the
+    crop positions are drawn on the smallest grid so the crops stay aligned. Always draws the same
+    random numbers, so the stream stays aligned whatever the options.
     """
+    factors = list(factors) if factors is not None else [1] * len(arrays)
+    top = max(factors)
     rotate, flip_h, flip_v = rng.random(3) < 0.5
     u, v = rng.random(2)
-    h, w = arrays[0].shape[:2]
-    if augment and rotate and (crop is None or (crop[0] <= h and crop[1] <= w)):
+    h, w = (n // factors[0] for n in arrays[0].shape[:2])  # the smallest grid
+    if augment and rotate and (crop is None or (crop[0] <= h * top and crop[1] <= w * top)):
         arrays = [np.rot90(a) for a in arrays]
         h, w = w, h
     if crop is not None:
-        cw, ch = crop
+        cw, ch = crop[0] // top, crop[1] // top
         y, x = int(u * (h - ch + 1)), int(v * (w - cw + 1))
-        arrays = [a[y : y + ch, x : x + cw] for a in arrays]
+        arrays = [a[y * f : (y + ch) * f, x * f : (x + cw) * f] for a, f in zip(arrays, factors)]
     if augment and flip_h:
         arrays = [a[:, ::-1] for a in arrays]
     if augment and flip_v:
@@ -153,11 +184,12 @@ class PairedFolder(_Reproducible):
 
     Args:
         root: folder holding ``input/`` and ``target/``.
-        crop: random crop ``(width, height)``, or None for whole images (validation).
+        crop: random crop ``(width, height)`` of the target, or None for whole images (validation).
         augment: random flips and 90-degree rotations, identical for input and target.
         seed: base of every random choice; see :meth:`set_epoch`.
         length: number of items per epoch (cycles over the pairs); default one per pair.
         cache_mb: size of the decoded-image cache, per worker process.
+        scale: 1, or 2 / 4 for super-resolution pairs (the target is ``scale`` times the input).
     """
 
     def __init__(
@@ -169,27 +201,32 @@ class PairedFolder(_Reproducible):
         seed: int = 0,
         length: int | None = None,
         cache_mb: int = 512,
+        scale: int = 1,
     ) -> None:
         self.root = Path(root)
-        self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
+        self.crop, self.augment, self.seed, self.length, self.scale = crop, augment, seed, length, scale
+        _check_sr_crop(crop, scale)
         self.pairs = match_pairs(self.root)
         self._cache = _LRU(cache_mb << 20)
 
     def __len__(self) -> int:
         return self.length if self.length is not None else len(self.pairs)
 
-    def _load(self, path: Path) -> np.ndarray:
-        return self._cache.get(path, lambda: fit_crop(read_image(path), self.crop))
+    def _load(self, path: Path, crop: tuple[int, int] | None) -> np.ndarray:
+        return self._cache.get(path, lambda: fit_crop(read_image(path), crop))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         name, inp_path, tgt_path = self.pairs[index % len(self.pairs)]
-        inp, tgt = self._load(inp_path), self._load(tgt_path)
-        if inp.shape != tgt.shape:
+        s = self.scale
+        small = None if self.crop is None else (self.crop[0] // s, self.crop[1] // s)
+        inp, tgt = self._load(inp_path, small), self._load(tgt_path, self.crop)
+        if (inp.shape[0] * s, inp.shape[1] * s, inp.shape[2]) != tgt.shape:
+            need = "of one size" if s == 1 else f"with the target exactly {s} times the input"
             raise GlsgnError(
-                f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} differs from its target {tgt_path} "
-                f"({tgt.shape[1]}x{tgt.shape[0]}); input and target must be aligned images of one size"
+                f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} does not fit its target {tgt_path} "
+                f"({tgt.shape[1]}x{tgt.shape[0]}); input and target must be aligned images {need}"
             )
-        inp, tgt = crop_and_augment([inp, tgt], self.crop, self.augment, self.rng(index))
+        inp, tgt = crop_and_augment([inp, tgt], self.crop, self.augment, self.rng(index), factors=(1, s))
         return {"input": to_tensor(to_float(inp)), "target": to_tensor(to_float(tgt)), "name": name}
 
 

@@ -1,6 +1,6 @@
 """The weights file format: safetensors plus string metadata, and export from training checkpoints.
 
-Metadata keys: ``format`` ("glsgn-weights/1"), ``arch``, ``model_name`` (a ``glsgn_core.models``
+Metadata keys: ``format`` ("glsgn-weights/1"), ``arch`` ("glsgn" or "glanet"), ``model_name`` (a ``glsgn_core.models``
 configuration), ``config`` (JSON of the model's config), ``task``, ``version``, ``recipe`` (JSON).
 Loading reads tensors only (safetensors cannot run code) and rebuilds the model from the metadata.
 """
@@ -19,7 +19,13 @@ from glsgn_core.weights.registry import TASKS, WeightsError
 
 FORMAT = "glsgn-weights/1"
 CHECKPOINT_FORMAT = "glsgn-checkpoint/1"
-ARCH = "glsgn"
+ARCHS = ("glsgn", "glanet")  # the architectures a weights file or checkpoint may describe
+
+
+def arch_of(model_name: str) -> str:
+    """The architecture a registered configuration belongs to: ``glanet-lite`` -> ``glanet``."""
+    family = model_name.split("-", 1)[0]
+    return family if family in ARCHS else "glsgn"
 
 
 def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, recipe: dict | None = None) -> str:
@@ -35,7 +41,7 @@ def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, 
         raise ValueError(f"unknown model configuration {model_name!r}; known: {', '.join(list_models())}")
     metadata = {
         "format": FORMAT,
-        "arch": ARCH,
+        "arch": arch_of(model_name),
         "model_name": model_name,
         "config": json.dumps(dataclasses.asdict(model.config)),
         "task": task,
@@ -59,7 +65,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
         reason = _first_line(exc)
         raise WeightsError(f"{path} is not a readable safetensors file ({reason}); re-download or re-export it") from None
-    if meta.get("format") != FORMAT or meta.get("arch") != ARCH:
+    if meta.get("format") != FORMAT or meta.get("arch") not in ARCHS:
         raise WeightsError(
             f"{path} is not a glsgn weights file (format {meta.get('format')!r}); make one with `glsgn models export`"
         )
@@ -115,7 +121,7 @@ def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike) -> tuple[P
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsError(f"cannot read checkpoint {ckpt_path} ({_first_line(exc)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("arch") != ARCH:
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("arch") not in ARCHS:
         raise WeightsError(f"{ckpt_path} is not a glsgn training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     use_ema = bool(ckpt.get("ema"))
     state = _plain_state_dict(ckpt["ema"] if use_ema else ckpt["model"])

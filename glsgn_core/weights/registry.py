@@ -69,7 +69,10 @@ def is_registered(name: str) -> bool:
 
 
 def default_model(task: str) -> str:
-    """The registry name a task command uses when no ``--weights`` is given: ``derain`` -> ``glsgn-derain``."""
+    """The registry name a task command uses when no ``--weights`` is given: ``derain`` -> ``glsgn-derain``,
+    ``sr4`` -> ``glanet-x4`` (upscaling is GLA-Net's job)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if task.startswith("sr"):
+        return f"glanet-x{task[2:]}"
     return f"glsgn-{task}"
