@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from glsgn_cli import evaluate, info, models, restore, synth, train
+from glsgn_cli import evaluate, info, models, restore, synth, train, upscale
 
 app = typer.Typer(
     name="glsgn",
@@ -38,6 +38,7 @@ def _root(
 
 for _task in restore.WHAT:
     app.command(_task)(restore.make_command(_task))
+app.command("upscale")(upscale.upscale)
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("synth")(synth.synth)

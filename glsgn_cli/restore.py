@@ -1,4 +1,8 @@
-"""`glsgn derain | dehaze | dereflect`: one command body, three tasks."""
+"""`glsgn derain | dehaze | dereflect`: one command body, three tasks.
+
+The options (``Annotated`` types and defaults) and :func:`run`, the body, are the pipeline every image
+command shares; ``glsgn upscale`` (``upscale.py``) adds ``--scale`` and calls the same :func:`run`.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,10 @@ WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
 
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively) or glob patterns.", show_default=False)]
 Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (input trees are mirrored), or a file for a single input. Default: beside each input.")]
-Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. [default: _TASK]")]
+Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. Default: _TASK.")]
 Ext = Annotated[Optional[str], typer.Option(help="Output format by extension (png, jpg, tif, webp, bmp). Default: the input's.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (otherwise they are skipped).")]
-Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). [default: glsgn-TASK]")]
+Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). Default: glsgn-TASK.")]
 Weights = Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. exported from `glsgn train`); overrides --model.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N. auto uses CUDA when present.")]
 Precision = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")]
@@ -28,6 +32,10 @@ MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per file on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th input starting at the K-th (1-based), for job arrays.")]
+
+# Defaults of the shared options, named so every command states them once.
+DEVICE, PRECISION, WINDOW, QUALITY = "auto", "auto", "3840x2160", 95
+SCALES = {"sr2": 2, "sr4": 4}  # the size factor a task's model must have; 1 for every other task
 
 
 def make_command(task: str) -> Callable[..., None]:
@@ -41,10 +49,10 @@ def make_command(task: str) -> Callable[..., None]:
         overwrite: Overwrite = False,
         model: Model = None,
         weights: Weights = None,
-        device: Device = "auto",
-        precision: Precision = "auto",
-        window: WindowOpt = "3840x2160",
-        quality: Quality = 95,
+        device: Device = DEVICE,
+        precision: Precision = PRECISION,
+        window: WindowOpt = WINDOW,
+        quality: Quality = QUALITY,
         max_pixels: MaxPixels = None,
         as_json: JsonOpt = False,
         quiet: Quiet = False,
@@ -65,6 +73,11 @@ def make_command(task: str) -> Callable[..., None]:
 
 def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
         quality, max_pixels, as_json, quiet, shard) -> int:
+    """The body of every image command: plan the outputs, load the model for ``task``, run the batch.
+
+    Returns the exit code. ``task`` picks the default model and the size factor the model must have
+    (``sr2`` / ``sr4``: 2 / 4, otherwise 1), so a mismatched weights file fails before any file is read.
+    """
     from glsgn_core.batch import expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
     from glsgn_core.complexity import parse_size
     from glsgn_core.errors import GlsgnError
@@ -83,6 +96,7 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
         restorer = Restorer.from_pretrained(spec or default_model(task), device=device, precision=precision, window=(win_h, win_w))
     except GlsgnError as exc:
         fail(str(exc), EXIT_USAGE)
+    _check_scale(task, spec or default_model(task), restorer.scale)
     if not quiet:
         for line in restorer.notices:
             notice(line)
@@ -102,7 +116,8 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
         elif result.status == "skipped" and not quiet:
             notice(f"skipped {result.input}: {result.error}")
 
-    with _progress(len(jobs), enabled=not quiet and err_console.is_terminal) as advance:
+    verb = "upscaling" if task in SCALES else "restoring"
+    with _progress(len(jobs), verb, enabled=not quiet and err_console.is_terminal) as advance:
         def on_result(result) -> None:
             report(result)
             advance()
@@ -116,11 +131,23 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _check_scale(task: str, spec: str, scale: int) -> None:
+    """Refuse a model whose output size is not what the command promises (e.g. x4 weights for --scale 2)."""
+    wanted = SCALES.get(task, 1)
+    if scale == wanted:
+        return
+    if task not in SCALES:
+        fail(f"{spec}: the model upscales x{scale}; {task} needs a model trained for {task} (use `glsgn upscale` for this one)")
+    does = f"upscales x{scale}" if scale > 1 else "does not upscale (x1)"
+    fail(f"{spec}: the model {does}, but --scale {wanted} was asked; use weights trained for x{wanted}"
+         + (f" or --scale {scale}" if scale > 1 else ""))  # fmt: skip
+
+
 class _progress:
     """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self.bar = total, enabled, None
+    def __init__(self, total: int, verb: str, enabled: bool) -> None:
+        self.total, self.verb, self.enabled, self.bar = total, verb, enabled, None
 
     def __enter__(self):
         if not self.enabled:
@@ -130,7 +157,7 @@ class _progress:
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err_console, transient=True)
         self.bar.__enter__()
-        task = self.bar.add_task("restoring", total=self.total)
+        task = self.bar.add_task(self.verb, total=self.total)
         return lambda: self.bar.advance(task)
 
     def __exit__(self, *exc) -> None:

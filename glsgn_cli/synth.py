@@ -16,6 +16,8 @@ class Task(str, enum.Enum):
     derain = "derain"
     dehaze = "dehaze"
     dereflect = "dereflect"
+    sr2 = "sr2"  # input: the target's bicubic downscale, half the size
+    sr4 = "sr4"
 
 
 def _parse_crop(text: Optional[str]) -> Optional[tuple[int, int]]:
@@ -77,16 +79,28 @@ def synth(
     """Write degraded/clean pairs (8-bit PNG) for training or fixed validation sets.
 
     Pair k is photo k mod (number of photos), degraded with a generator seeded by (seed, k).
+    For sr2/sr4 the input is the target's bicubic downscale (the crop is the target's size).
     Existing pairs are only replaced with --overwrite; every file is written atomically.
     """
     import numpy as np
     from rich.progress import Progress
 
-    from glsgn_core.data.datasets import crop_and_augment, fit_crop, list_images, read_image, to_float
+    from glsgn_core.data.datasets import (
+        SR_SCALES,
+        bicubic_downscale,
+        crop_and_augment,
+        fit_crop,
+        list_images,
+        read_image,
+        to_float,
+    )
     from glsgn_core.data.degrade import degrade
     from glsgn_core.errors import GlsgnError
 
     size = _parse_crop(crop)
+    scale = SR_SCALES.get(task.value, 1)
+    if size is not None and (size[0] % scale or size[1] % scale):
+        fail(f"--crop {crop}: both sides must be multiples of the SR scale {scale}")
     if not clean.is_dir():
         fail(f"--clean {clean}: no such folder")
     photos = list_images(clean)
@@ -111,9 +125,13 @@ def synth(
                 full = load(i)
                 rng = np.random.default_rng([seed, k])
                 (target,) = crop_and_augment([full], size, False, rng)
-                target = to_float(target)
-                pool = (lambda r: to_float(load(others[int(r.integers(len(others)))]))) if others else None
-                degraded = degrade(task.value, target, rng, pool=pool, ref_size=min(full.shape[:2]))
+                if scale > 1:
+                    target = to_float(target[: target.shape[0] // scale * scale, : target.shape[1] // scale * scale])
+                    degraded = bicubic_downscale(target, scale)
+                else:
+                    target = to_float(target)
+                    pool = (lambda r: to_float(load(others[int(r.integers(len(others)))]))) if others else None
+                    degraded = degrade(task.value, target, rng, pool=pool, ref_size=min(full.shape[:2]))
             except GlsgnError as exc:  # one unreadable photo must not stop the others
                 err_console.print(f"glsgn: error: {exc}", markup=False, highlight=False)
                 failed += 1

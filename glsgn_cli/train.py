@@ -16,27 +16,28 @@ RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_e
 def train(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints/, metrics.jsonl. Must be new or empty unless --resume.")],
-    task: Annotated[Optional[str], typer.Option(help="derain | dehaze | dereflect.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="derain | dehaze | dereflect | sr2 | sr4 (super-resolution: clean photos, bicubic-downscaled inputs).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Training data: a paired folder (input/, target/) or clean photos.")] = None,
     val: Annotated[Optional[Path], typer.Option(help="Paired folder for validation PSNR/SSIM and best.pt.")] = None,
-    config: Annotated[str, typer.Option("--config", help="Model configuration (see glsgn info --list).")] = "glsgn-lite",
+    config: Annotated[Optional[str], typer.Option("--config", help="Model configuration (see glsgn info --list). Default: glsgn-lite, glanet-lite for sr2/sr4.")] = None,
     model_config: Annotated[Optional[str], typer.Option(help='JSON object overriding config fields, e.g. \'{"widths": [4, 8, 16, 32, 64]}\'.')] = None,
     init_from: Annotated[Optional[str], typer.Option("--from", help="Fine-tune from pretrained weights: a registry name or a file.")] = None,
     steps: Annotated[int, typer.Option(help="Total optimisation steps (the LR schedule spans them).")] = 50_000,
     until: Annotated[Optional[int], typer.Option(help="Stop after this step, resumably (default: --steps).")] = None,
     batch: Annotated[int, typer.Option(help="Images per step, per process.")] = 4,
-    crop: Annotated[str, typer.Option(help="Random crop WIDTHxHEIGHT.")] = "960x540",
-    lr: Annotated[float, typer.Option(help="Adam learning rate (betas 0.9, 0.999).")] = 2e-4,
+    crop: Annotated[str, typer.Option(help="Random crop WIDTHxHEIGHT (of the target: the high-resolution crop for SR).")] = "960x540",
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (betas 0.9, 0.999). Default: 2e-4, 1e-4 for sr2/sr4.")] = None,
     warmup: Annotated[int, typer.Option(help="Linear warm-up steps (at most a tenth of --steps), then cosine decay to lr/100.")] = 500,
     clip: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 turns clipping off.")] = 1.0,
     ema: Annotated[float, typer.Option(help="Keep an EMA of the weights with this decay (e.g. 0.999); 0: off.")] = 0.0,
     precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16 (auto: bf16 where supported, fp16 on older GPUs).")] = "auto",
     l1_weight: Annotated[float, typer.Option(help="lambda1, multi-stage L1; 0 turns it off.")] = 1.0,
-    perceptual_weight: Annotated[float, typer.Option(help="lambda2, multi-stage VGG-19 perceptual; 0 turns it off.")] = 0.01,
-    adversarial_weight: Annotated[float, typer.Option(help="lambda3, spectral-norm discriminator; 0 turns it off.")] = 0.01,
+    perceptual_weight: Annotated[Optional[float], typer.Option(help="lambda2, multi-stage VGG-19 perceptual; 0 turns it off. Default: 0.01, 0 for sr2/sr4.")] = None,
+    adversarial_weight: Annotated[Optional[float], typer.Option(help="lambda3, spectral-norm discriminator; 0 turns it off. Default: 0.01, 0 for sr2/sr4.")] = None,
     pathway_weight: Annotated[float, typer.Option(help="alpha1 = alpha2: weight of each pathway's output.")] = 0.1,
     final_weight: Annotated[float, typer.Option(help="beta1 = beta2: weight of the synthesised output.")] = 0.5,
     vgg_weights: Annotated[Optional[Path], typer.Option(help="VGG-19 ImageNet weights (torchvision vgg19-dcbb9e9d.pth or safetensors).")] = None,
+    sr_degrade: Annotated[bool, typer.Option("--sr-degrade", help="sr2/sr4 from clean photos: mild blur, noise and JPEG on the bicubic inputs (validation stays plain bicubic).")] = False,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
@@ -45,7 +46,7 @@ def train(
     save_every: Annotated[int, typer.Option(help="Steps between checkpoints/last.pt saves.")] = 500,
     val_every: Annotated[int, typer.Option(help="Steps between validations (each also writes a metrics record).")] = 1000,
 ) -> None:
-    """Train GLSGN with the paper's losses; resumable, with EMA, mixed precision and DDP under torchrun.
+    """Train GLSGN with the paper's losses, or GLA-Net (sr2/sr4) with L1; resumable, EMA, mixed precision, DDP.
 
     Ctrl-C saves checkpoints/last.pt and exits; run again with --resume to continue.
     """
@@ -59,12 +60,16 @@ def train(
         else:
             if task is None or data is None:
                 fail("a new run needs --task and --data (or --resume to continue one)")
+            sr = task.startswith("sr")  # super-resolution: GLA-Net's recipe (L1 alone, Adam 1e-4)
+            perceptual = perceptual_weight if perceptual_weight is not None else (0.0 if sr else 0.01)
+            adversarial = adversarial_weight if adversarial_weight is not None else (0.0 if sr else 0.01)
             cfg = TrainConfig(
-                out=str(out), task=task, data=str(data), val=_str(val), model=config,
+                out=str(out), task=task, data=str(data), val=_str(val), model=config or ("glanet-lite" if sr else "glsgn-lite"),
                 model_overrides=_json_object(model_config), init_from=init_from, steps=steps, until=until,
-                batch=batch, crop=_size(crop), lr=lr, warmup=warmup, clip=clip, ema=ema, precision=precision,
-                loss=LossWeights(l1_weight, perceptual_weight, adversarial_weight, pathway_weight, final_weight),
-                vgg_weights=_str(vgg_weights), seed=seed, workers=workers, device=device,
+                batch=batch, crop=_size(crop), lr=lr if lr is not None else (1e-4 if sr else 2e-4), warmup=warmup,
+                clip=clip, ema=ema, precision=precision,
+                loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
+                vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, seed=seed, workers=workers, device=device,
                 log_every=log_every, save_every=save_every, val_every=val_every,
             )  # fmt: skip
         _run(cfg, resume)
@@ -116,7 +121,7 @@ def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
 def _datasets(cfg):
     from glsgn_core.data import make_dataset
 
-    train_set = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed)
+    train_set = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade)
     val_set = make_dataset(cfg.val, cfg.task, crop=cfg.crop, augment=False, seed=cfg.seed) if cfg.val else None
     return train_set, val_set
 
@@ -184,6 +189,8 @@ def _summary(record: dict[str, Any], total: int | None) -> str:
         parts.append(f"{record['sec_per_step']:.2f} s/step")
     if "val_psnr" in record:
         parts.append(f"val PSNR {record['val_psnr']:.2f} dB SSIM {record['val_ssim']:.4f}")
+    if "val_input_psnr" in record:  # step 0: the input's PSNR (bicubic upscale for SR), the baseline
+        parts.append(f"(input {record['val_input_psnr']:.2f} dB)")
     return "  ".join(parts)
 
 

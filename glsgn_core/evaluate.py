@@ -1,5 +1,9 @@
 """Evaluate a restorer on paired images: PSNR/SSIM of the restored images and of the inputs,
-and an HTML page with input / restored / ground-truth crops side by side."""
+and an HTML page with input / restored / ground-truth crops side by side.
+
+Super-resolution pairs (target ``s`` times the input, ``s`` the model's factor) are scored the same
+way, with the input's bicubic upscale (PIL, as the training data is made) standing for the input.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from glsgn_core.data.datasets import match_pairs
+from glsgn_core.data.datasets import bicubic_resize, match_pairs
 from glsgn_core.errors import GlsgnError
 from glsgn_core.image_io import read_image, to_float
 from glsgn_core.metrics import psnr, ssim
@@ -53,17 +57,23 @@ def evaluate(
     """Score ``restore`` (float32 RGB in [0, 1] -> same) on every pair in ``pairs/input`` and ``pairs/target``.
 
     Returns ``{"n", "psnr", "ssim", "input_psnr", "input_ssim", "images": [...]}`` (means over images).
+    For an upscaler the target must be the restored image's size, and ``input_*`` score the bicubic upscale.
     When ``crops`` is a dict it receives, per image, an (input, restored, target) crop around the
     place where restoration changed the image most, for the report.
     """
     scores = []
     for name, inp_path, tgt_path in match_pairs(Path(pairs)):
         inp, tgt = _rgb_float(inp_path), _rgb_float(tgt_path)
-        if inp.shape != tgt.shape:
-            raise GlsgnError(f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} differs from its target {tgt_path}")
         start = time.perf_counter()
         out = restore(inp)
         seconds = time.perf_counter() - start
+        if out.shape != tgt.shape:
+            raise GlsgnError(
+                f"{inp_path}: the model made {out.shape[1]}x{out.shape[0]} of this {inp.shape[1]}x{inp.shape[0]} input, "
+                f"but its target {tgt_path} is {tgt.shape[1]}x{tgt.shape[0]}"
+            )
+        if inp.shape != tgt.shape:  # super-resolution: compare the classical upscale, not the small input
+            inp = bicubic_resize(inp, (tgt.shape[1], tgt.shape[0]))
         score = PairScore(name, *_scores(out, tgt), *_scores(inp, tgt), seconds=round(seconds, 3))
         scores.append(score)
         if crops is not None:

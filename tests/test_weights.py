@@ -126,7 +126,7 @@ def test_exception_unknown_name_and_missing_path(weights_env):
 
 def test_default_model_names():
     assert default_model("derain") == "glsgn-derain"
-    assert default_model("sr4") == "glsgn-sr4"
+    assert default_model("sr4") == "glanet-x4"
     with pytest.raises(ValueError):
         default_model("colorize")
 

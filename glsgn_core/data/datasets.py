@@ -21,6 +21,7 @@ the low-resolution image in ``input/`` and the ``scale`` times larger one in ``t
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
@@ -87,7 +88,10 @@ def bicubic_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Downscaling is antialiased (PIL widens the kernel by the factor), so this is the classical
     "bicubic" of SR benchmarks both ways: making low-resolution inputs and the upscaling baseline.
     """
-    planes = [Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize(size, Image.BICUBIC) for c in range(arr.shape[2])]
+    planes = [
+        Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize(size, Image.BICUBIC)
+        for c in range(arr.shape[2])
+    ]
     return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0.0, 1.0)
 
 
@@ -99,9 +103,32 @@ def bicubic_downscale(arr: np.ndarray, factor: int, levels: int = 255) -> np.nda
     return (np.rint(small * levels) / levels).astype(np.float32)
 
 
+def mild_lr_degradation(small: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What cameras and the web add to a low-resolution image, each half of the time: a slight
+    Gaussian blur (sigma up to 1 px), Gaussian noise (sigma up to 3/255), JPEG (quality 75 to 95).
+
+    Always draws the same random numbers, so the data stream does not depend on the outcome.
+    """
+    from PIL import ImageFilter
+
+    blur, noise, jpeg = rng.random(3) < 0.5
+    sigma, level, quality = rng.uniform(0.3, 1.0), rng.uniform(0.0, 3 / 255), int(rng.integers(75, 96))
+    field = rng.standard_normal(small.shape, dtype=np.float32)
+    out = small + level * field if noise else small
+    pil = Image.fromarray(np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8))
+    if blur:
+        pil = pil.filter(ImageFilter.GaussianBlur(sigma))
+    if jpeg:
+        buf = io.BytesIO()
+        pil.save(buf, format="JPEG", quality=quality)
+        pil = Image.open(buf).convert("RGB")
+    return np.asarray(pil, dtype=np.float32) / 255
+
+
 def _check_sr_crop(crop: tuple[int, int] | None, scale: int) -> None:
     if crop is not None and (crop[0] % scale or crop[1] % scale):
-        raise GlsgnError(f"crop {crop[0]}x{crop[1]} is not a multiple of the SR scale {scale}; use e.g. {crop[0] // scale * scale}x{crop[1] // scale * scale}")
+        fit = f"{crop[0] // scale * scale}x{crop[1] // scale * scale}"
+        raise GlsgnError(f"crop {crop[0]}x{crop[1]} is not a multiple of the SR scale {scale}; use e.g. {fit}")
 
 
 class _LRU:
@@ -221,10 +248,10 @@ class PairedFolder(_Reproducible):
         small = None if self.crop is None else (self.crop[0] // s, self.crop[1] // s)
         inp, tgt = self._load(inp_path, small), self._load(tgt_path, self.crop)
         if (inp.shape[0] * s, inp.shape[1] * s, inp.shape[2]) != tgt.shape:
-            need = "of one size" if s == 1 else f"with the target exactly {s} times the input"
+            need = "aligned images of one size" if s == 1 else f"aligned images, the target exactly {s} times the input"
             raise GlsgnError(
-                f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} does not fit its target {tgt_path} "
-                f"({tgt.shape[1]}x{tgt.shape[0]}); input and target must be aligned images {need}"
+                f"{inp_path}: size {inp.shape[1]}x{inp.shape[0]} differs from what its target {tgt_path} "
+                f"({tgt.shape[1]}x{tgt.shape[0]}) needs; input and target must be {need}"
             )
         inp, tgt = crop_and_augment([inp, tgt], self.crop, self.augment, self.rng(index), factors=(1, s))
         return {"input": to_tensor(to_float(inp)), "target": to_tensor(to_float(tgt)), "name": name}
@@ -263,13 +290,15 @@ class SyntheticPairs(_Reproducible):
     Item ``i`` uses photo ``i % n_photos``; the photo is rotated, cropped and flipped first and
     degraded at crop size (cheap on big photos), with sizes in the degradation scaled to the
     whole photo so crops look like parts of a degraded photo. For "dereflect" the reflection is
-    another photo of the folder (the same one, mirrored, if there is only one).
+    another photo of the folder (the same one, mirrored, if there is only one). For "sr2" and
+    "sr4" the input is the crop's bicubic downscale (see the module's notes).
 
     Args:
         clean_dir: folder of clean photos (searched recursively).
-        task: "derain", "dehaze" or "dereflect".
+        task: "derain", "dehaze", "dereflect", "sr2" or "sr4".
         crop, augment, seed, length, cache_mb: as in :class:`PairedFolder`; ``length`` defaults
             to the number of photos.
+        lr_degrade: SR only: add :func:`mild_lr_degradation` to the bicubic input.
     """
 
     def __init__(
@@ -282,11 +311,14 @@ class SyntheticPairs(_Reproducible):
         seed: int = 0,
         length: int | None = None,
         cache_mb: int = 512,
+        lr_degrade: bool = False,
     ) -> None:
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+        if task not in TASKS and task not in SR_SCALES:
+            raise ValueError(f"unknown task {task!r}: expected one of {', '.join((*TASKS, *SR_SCALES))}")
+        _check_sr_crop(crop, SR_SCALES.get(task, 1))
         self.clean_dir, self.task = Path(clean_dir), task
         self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
+        self.lr_degrade = lr_degrade
         self.photos = list_images(self.clean_dir)
         if not self.photos:
             raise GlsgnError(f"{self.clean_dir}: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
@@ -316,21 +348,31 @@ class SyntheticPairs(_Reproducible):
         rng = self.rng(index)
         full = self.photo(k)
         (clean,) = crop_and_augment([full], self.crop, self.augment, rng)
-        clean = to_float(clean)
-        pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
-        degraded = degrade(self.task, clean, rng, pool=pool, ref_size=min(full.shape[:2]))
+        if self.task in SR_SCALES:
+            s = SR_SCALES[self.task]
+            h, w = clean.shape[:2]
+            clean = clean[: h // s * s, : w // s * s]  # whole photos (no crop) may not divide evenly
+            levels = 65535 if clean.dtype == np.uint16 else 255
+            clean = to_float(clean)
+            degraded = bicubic_downscale(clean, s, levels)
+            if self.lr_degrade:
+                degraded = mild_lr_degradation(degraded, rng)
+        else:
+            clean = to_float(clean)
+            pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
+            degraded = degrade(self.task, clean, rng, pool=pool, ref_size=min(full.shape[:2]))
         name = f"{self.photos[k].relative_to(self.clean_dir).with_suffix('').as_posix()}_{index:06d}"
         return {"input": to_tensor(degraded), "target": to_tensor(clean), "name": name}
 
 
-def make_dataset(path: str | Path, task: str, **kwargs: Any) -> PairedFolder | SyntheticPairs:
-    """A folder with ``input/`` and ``target/`` -> :class:`PairedFolder` (``task`` unused).
-
-    Any other folder is taken as clean photos -> :class:`SyntheticPairs`.
+def make_dataset(path: str | Path, task: str, *, lr_degrade: bool = False, **kwargs: Any) -> PairedFolder | SyntheticPairs:
+    """A folder with ``input/`` and ``target/`` -> :class:`PairedFolder` (``task`` gives only the
+    SR scale; ``lr_degrade`` does not apply: pairs carry their own degradation). Any other folder is
+    taken as clean photos -> :class:`SyntheticPairs`.
     """
     path = Path(path)
     if not path.is_dir():
         raise GlsgnError(f"{path}: no such folder; give a folder of clean photos or one with input/ and target/")
     if (path / "input").is_dir() and (path / "target").is_dir():
-        return PairedFolder(path, **kwargs)
-    return SyntheticPairs(path, task, **kwargs)
+        return PairedFolder(path, scale=SR_SCALES.get(task, 1), **kwargs)
+    return SyntheticPairs(path, task, lr_degrade=lr_degrade, **kwargs)

@@ -7,6 +7,9 @@ in ``last.pt`` or recomputed from the step number, so ``resume=True`` continues 
 as if it had never stopped. The data order is a pure function of (seed, epoch), which is what makes
 the data position recoverable from the step alone.
 
+Super-resolution (``sr2``, ``sr4``) trains an upscaler such as GLA-Net with the same loop: its output
+is one image, the loss is L1 alone, and validation also reports the bicubic baseline at step 0.
+
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the same function runs as DDP: every process takes its own
 shard of each epoch's order, ``batch`` is per process, and only rank 0 writes files or reports.
 """
@@ -30,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from glsgn_core.data.datasets import SR_SCALES, bicubic_resize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from glsgn_core.train.discriminator import PatchDiscriminator
@@ -41,8 +45,9 @@ from glsgn_core.train.losses import (
     l1,
     multi_stage,
 )
+from glsgn_core.weights.files import arch_of
 
-TASKS = ("derain", "dehaze", "dereflect")
+TASKS = ("derain", "dehaze", "dereflect", *SR_SCALES)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -68,6 +73,7 @@ class TrainConfig:
     precision: str = "auto"
     loss: LossWeights = field(default_factory=LossWeights)
     vgg_weights: str | None = None
+    sr_degrade: bool = False  # SR from clean photos: mild blur/noise/JPEG on the bicubic input
     seed: int = 0
     # Operational settings: may differ between a run and its resumption.
     workers: int = 2
@@ -87,6 +93,12 @@ class TrainConfig:
         if isinstance(self.loss, dict):
             self.loss = LossWeights(**self.loss)
         self.crop = tuple(self.crop)
+        if self.sr_degrade and self.task not in SR_SCALES:
+            raise GlsgnError(f"--sr-degrade applies to sr2 and sr4, not {self.task}")
+        if self.task in SR_SCALES and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
+            raise GlsgnError(
+                f"{self.task} trains with L1 alone; set --perceptual-weight 0 and --adversarial-weight 0 (their defaults for SR)"
+            )
 
     @classmethod
     def from_recipe(cls, recipe: dict[str, Any], **changes: Any) -> TrainConfig:
@@ -241,13 +253,33 @@ def batches(dataset, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> Iter
 
 
 def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
-    """The generator, fresh or initialised from ``cfg.init_from``; returns (model, its name)."""
+    """The generator, fresh or initialised from ``cfg.init_from``; returns (model, its name).
+
+    For SR tasks the task's factor is the model's ``scale``; a model of another factor is an error.
+    """
+    model, name = _build_model(cfg)
+    wanted = SR_SCALES.get(cfg.task, 1)
+    scale = getattr(model, "scale", 1)
+    if scale != wanted:
+        source = cfg.init_from or cfg.model
+        if wanted > 1:
+            need = f"an upscaler with scale {wanted} (e.g. --config glanet-lite)"
+        else:
+            need = "a restoration model (e.g. glsgn-lite)"
+        raise GlsgnError(f"{source} has scale {scale}, but --task {cfg.task} needs {need}")
+    return model, name
+
+
+def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     from glsgn_core.models import create_model
 
     if cfg.init_from is None:
+        overrides = dict(cfg.model_overrides)
+        if cfg.task in SR_SCALES and cfg.model.startswith("glanet"):
+            overrides.setdefault("scale", SR_SCALES[cfg.task])
         try:
-            return create_model(cfg.model, **cfg.model_overrides), cfg.model
-        except TypeError as exc:
+            return create_model(cfg.model, **overrides), cfg.model
+        except (TypeError, ValueError) as exc:
             raise GlsgnError(f"bad model override for {cfg.model}: {exc}") from None
     path = Path(cfg.init_from)
     if path.suffix == ".pt" and path.is_file():  # one of our training checkpoints
@@ -312,8 +344,13 @@ class Trainer:
         w = self.cfg.loss
         with self.autocast():
             out = self.ddp_model(degraded)
-        image, pathways = out.image.float(), [p.float() for p in out.pathways]
         terms: dict[str, Tensor] = {}
+        if isinstance(out, Tensor):  # an upscaler: one image, L1 alone (GLA-Net's objective)
+            terms["l1"] = l1(out.float(), target)
+            terms["loss"] = w.pixel * terms["l1"]
+            terms["grad_norm"] = self._apply(terms["loss"], self.optimizer, self.scaler, self.model)
+            return self._advance(terms)
+        image, pathways = out.image.float(), [p.float() for p in out.pathways]
         loss = image.new_zeros(())
         if w.pixel > 0:
             terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
@@ -338,6 +375,10 @@ class Trainer:
             real, fake = scores.chunk(2)
             terms["d_loss"] = discriminator_hinge(real, fake)
             self._apply(terms["d_loss"], self.disc_optimizer, self.disc_scaler, self.disc)
+        return self._advance(terms)
+
+    def _advance(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """After the optimiser steps: the schedule, the step count and the EMA; detached terms back."""
         self.scheduler.step()
         self.step += 1
         if self.ema is not None:
@@ -356,7 +397,11 @@ class Trainer:
     # -- validation --------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self, dataset, *, baseline: bool = False) -> dict[str, float]:
-        """Mean PSNR / SSIM of the EMA (or live) model over ``dataset``, one image at a time."""
+        """Mean PSNR / SSIM of the EMA (or live) model over ``dataset``, one image at a time.
+
+        ``baseline`` adds ``val_input_psnr``: the input's PSNR, or for SR its bicubic upscale's, so
+        a run shows its gain over doing nothing (or over bicubic).
+        """
         from glsgn_core.metrics import psnr, ssim
 
         model = self.ema.module if self.ema is not None else self.model
@@ -368,11 +413,12 @@ class Trainer:
             x = item["input"][None].to(self.device)
             y = item["target"][None].to(self.device)
             with self.autocast():
-                restored = model(x).image.float().clamp(0, 1)
+                out = model(x)
+            restored = getattr(out, "image", out).float().clamp(0, 1)
             sums["val_psnr"] += float(psnr(restored, y)[0])
             sums["val_ssim"] += float(ssim(restored, y)[0])
             if baseline:
-                sums["val_input_psnr"] += float(psnr(x, y)[0])
+                sums["val_input_psnr"] += float(psnr(_upscaled_like(x, y), y)[0])
         model.train(was_training)
         if not baseline:
             del sums["val_input_psnr"]
@@ -383,7 +429,7 @@ class Trainer:
         cfg = self.cfg
         per_round = self.dinfo.world * cfg.batch
         return {
-            "arch": "glsgn",
+            "arch": arch_of(self.model_name),
             "model_name": self.model_name,
             "config": dataclasses.asdict(self.model.config),
             "task": cfg.task,
@@ -516,6 +562,15 @@ def train(
 
 # ----------------------------------------------------------------------------------------------
 # Small utilities
+
+
+def _upscaled_like(x: Tensor, y: Tensor) -> Tensor:
+    """``x`` itself, or (SR) its bicubic upscale to ``y``'s size with the filter the data uses (PIL's)."""
+    if x.shape[-2:] == y.shape[-2:]:
+        return x
+    image = x[0].permute(1, 2, 0).float().cpu().numpy()
+    big = bicubic_resize(image, (y.shape[-1], y.shape[-2]))
+    return torch.from_numpy(big).permute(2, 0, 1)[None].to(y.device, y.dtype)
 
 
 def _mean(sums: dict[str, float], n: int, dinfo: DistInfo) -> dict[str, float]:

@@ -1,0 +1,66 @@
+"""`glsgn upscale --scale 2|4`: GLA-Net super-resolution through the restore commands' pipeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from glsgn_cli._common import fail
+from glsgn_cli.restore import (
+    DEVICE,
+    PRECISION,
+    QUALITY,
+    WINDOW,
+    Device,
+    Ext,
+    Inputs,
+    JsonOpt,
+    MaxPixels,
+    Output,
+    Overwrite,
+    Precision,
+    Quality,
+    Quiet,
+    Shard,
+    Weights,
+    WindowOpt,
+    run,
+)
+
+Scale = Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor: 2 or 4.", show_default=False)]
+Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. Default: _x2 or _x4.")]
+Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). Default: glanet-x2 or glanet-x4.")]
+
+
+def upscale(
+    inputs: Inputs,
+    scale: Scale,
+    output: Output = None,
+    suffix: Suffix = None,
+    ext: Ext = None,
+    overwrite: Overwrite = False,
+    model: Model = None,
+    weights: Weights = None,
+    device: Device = DEVICE,
+    precision: Precision = PRECISION,
+    window: WindowOpt = WINDOW,
+    quality: Quality = QUALITY,
+    max_pixels: MaxPixels = None,
+    as_json: JsonOpt = False,
+    quiet: Quiet = False,
+    shard: Shard = None,
+) -> None:
+    """Upscale photos x2 or x4 with GLA-Net: files, folders or globs, any size, CPU or CUDA.
+
+    Alpha is upscaled on its own (bicubic); 16-bit stays 16-bit; EXIF, ICC and the printed size are kept.
+    """
+    if scale not in (2, 4):
+        fail(f"--scale {scale}: GLA-Net upscales by 2 or 4")
+    raise typer.Exit(
+        run(
+            f"sr{scale}", inputs, output=output, suffix=suffix if suffix is not None else f"_x{scale}", ext=ext,
+            overwrite=overwrite, spec=weights or model, device=device, precision=precision, window=window,
+            quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
+        )
+    )
