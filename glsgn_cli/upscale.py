@@ -11,7 +11,6 @@ from glsgn_cli.restore import (
     DEVICE,
     PRECISION,
     QUALITY,
-    WINDOW,
     Device,
     Ext,
     Inputs,
@@ -44,7 +43,7 @@ def upscale(
     weights: Weights = None,
     device: Device = DEVICE,
     precision: Precision = PRECISION,
-    window: WindowOpt = WINDOW,
+    window: WindowOpt = "512x512",  # attention memory grows with the window: keep it small
     quality: Quality = QUALITY,
     max_pixels: MaxPixels = None,
     as_json: JsonOpt = False,
