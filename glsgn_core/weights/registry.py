@@ -1,7 +1,7 @@
 """The one table of published weights: what each file is, where it lives and how to check it.
 
-Adding a model is adding one ``WeightsEntry`` row to ``REGISTRY``. Trained files do not exist yet, so
-the table starts empty; ``glsgn models export`` prints the sha256 and size a new row needs.
+Adding a model is adding one ``WeightsEntry`` row to ``REGISTRY``; ``glsgn models export`` prints the
+sha256 and size a new row needs. Files listed here and present in this package folder are bundled.
 """
 
 from __future__ import annotations
@@ -45,7 +45,18 @@ class WeightsEntry:
 # One row per published file, e.g.
 #   WeightsEntry("glsgn-derain", "derain", "glsgn-lite", "glsgn-derain-lite-v1.safetensors",
 #                sha256="<64 hex digits>", size=7_081_234, description="GLSGN-lite trained on synthetic rain"),
-REGISTRY: tuple[WeightsEntry, ...] = ()
+REGISTRY: tuple[WeightsEntry, ...] = (
+    WeightsEntry(
+        "glsgn-derain", "derain", "glsgn-lite", "glsgn-derain-lite-v1.safetensors",
+        sha256="cd3c8a76c3fa9b83405243cff63d9eb7301a247d99c2cbf595ac33a1dd3c68c9", size=7_053_296,
+        description="GLSGN-lite, synthetic rain streaks; bundled (docs/MODELS.md)",
+    ),
+    WeightsEntry(
+        "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v1.safetensors",
+        sha256="682c9c4928706d9beea93992fa570fba93fb6fa36ac44fdaf2ce9baaf55c059b", size=7_053_296,
+        description="GLSGN-lite, synthetic haze; bundled (docs/MODELS.md)",
+    ),
+)
 
 
 def entries() -> tuple[WeightsEntry, ...]:
