@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from glsgn_core.errors import GlsgnError
 from glsgn_core.models import create_model
-from glsgn_core.restorer import Restorer, area_downscale, resolve_device, resolve_precision
+from glsgn_core.restorer import Restorer, area_downscale, native_bf16, resolve_device, resolve_precision
 from glsgn_core.windows import feathers, run_windowed, spans
 
 
@@ -186,7 +186,8 @@ def test_exception_unknown_device(spec):
 
 def test_precision_rules():
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == torch.float32
+    assert resolve_precision("auto", cpu) in (torch.float32, torch.bfloat16)
+    assert resolve_precision("fp32", cpu) == torch.float32
     assert resolve_precision("bf16", cpu) == torch.bfloat16
     with pytest.raises(GlsgnError, match="fp16"):
         resolve_precision("fp16", cpu)
@@ -227,3 +228,10 @@ def test_spans_shrink_windows_to_limit_overlap_work():
     s = spans(7680, 3840, 64, 64)
     assert len(s) == 3 and s[0][1] - s[0][0] == 2624  # 3 x 2624 covers 7680 with >= 64 px overlaps
     assert sum(e - b for b, e in s) < 7680 * 1.03
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    assert native_bf16("flags : fpu sse avx2 avx512f avx512_bf16 avx512bw")
+    assert native_bf16("flags : fpu amx_bf16 amx_tile")
+    assert not native_bf16("flags : fpu sse avx2 avx512f avx512bw")
+    assert not native_bf16("")
