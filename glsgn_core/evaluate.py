@@ -132,6 +132,9 @@ input {result['input_psnr']:.2f} dB / {result['input_ssim']:.4f}
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(page)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; a report is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
