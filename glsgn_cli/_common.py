@@ -23,6 +23,19 @@ def notice(message: str) -> None:
     err_console.print(f"glsgn: {message}", markup=False)
 
 
+def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
+    """Parse a WIDTHxHEIGHT option value, or fail with a usage error naming the option."""
+    from glsgn_core.complexity import parse_size
+
+    try:
+        w, h = parse_size(text)
+    except ValueError:
+        fail(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. 960x540")
+    if w < minimum or h < minimum:
+        fail(f"{option} {text!r}: both sides must be at least {minimum} pixels")
+    return w, h
+
+
 @contextlib.contextmanager
 def user_errors(code: int = EXIT_USAGE) -> Iterator[None]:
     """Turn the core's user-facing errors into a one-line message and an exit code."""

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from glsgn_cli._common import err_console, fail
+from glsgn_cli._common import err_console, fail, size_option
 
 
 def evaluate(
@@ -24,14 +24,13 @@ def evaluate(
     """Mean and per-image PSNR/SSIM of the restored images and of the inputs, against the targets."""
     if (model is None) == (weights is None):
         fail("give exactly one of --model NAME or --weights PATH")
-    from glsgn_core.complexity import parse_size
     from glsgn_core.errors import GlsgnError
     from glsgn_core.evaluate import evaluate as run_eval
     from glsgn_core.evaluate import write_report
     from glsgn_core.restorer import Restorer
 
+    win_w, win_h = size_option(window, "--window")
     try:
-        win_w, win_h = parse_size(window)
         restorer = Restorer.from_pretrained(weights or model, device=device, precision=precision, window=(win_h, win_w))
         crops: dict | None = {} if report else None
 

@@ -13,7 +13,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice
+from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice, size_option
 
 WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
 
@@ -79,16 +79,12 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
     (``sr2`` / ``sr4``: 2 / 4, otherwise 1), so a mismatched weights file fails before any file is read.
     """
     from glsgn_core.batch import expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
-    from glsgn_core.complexity import parse_size
     from glsgn_core.errors import GlsgnError
     from glsgn_core.image_io import DEFAULT_MAX_PIXELS
     from glsgn_core.restorer import Restorer
     from glsgn_core.weights import default_model
 
-    try:
-        win_w, win_h = parse_size(window)
-    except ValueError as exc:
-        fail(f"--window: {exc}")
+    win_w, win_h = size_option(window, "--window")
     try:
         k, n = parse_shard(shard) if shard else (1, 1)
         jobs = plan_outputs(expand_inputs(inputs), out=output, suffix=suffix, ext=ext, overwrite=overwrite)

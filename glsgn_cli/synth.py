@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice
+from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice, size_option
 
 
 class Task(str, enum.Enum):
@@ -18,18 +18,6 @@ class Task(str, enum.Enum):
     dereflect = "dereflect"
     sr2 = "sr2"  # input: the target's bicubic downscale, half the size
     sr4 = "sr4"
-
-
-def _parse_crop(text: Optional[str]) -> Optional[tuple[int, int]]:
-    if text is None:
-        return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        fail(f"--crop {text!r}: expected WIDTHxHEIGHT, e.g. 960x540")
-    if w < 16 or h < 16:
-        fail(f"--crop {text!r}: both sides must be at least 16 pixels")
-    return w, h
 
 
 def _save_png(array: "object", path: Path) -> None:
@@ -97,7 +85,7 @@ def synth(
     from glsgn_core.data.degrade import degrade
     from glsgn_core.errors import GlsgnError
 
-    size = _parse_crop(crop)
+    size = size_option(crop, "--crop", minimum=16) if crop is not None else None
     scale = SR_SCALES.get(task.value, 1)
     if size is not None and (size[0] % scale or size[1] % scale):
         fail(f"--crop {crop}: both sides must be multiples of the SR scale {scale}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from glsgn_cli._common import err_console, fail, notice, user_errors
+from glsgn_cli._common import err_console, fail, notice, size_option, user_errors
 
 # Settings a resumed run may change; every other recipe setting is fixed by the run's last.pt.
 RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "val_every", "data", "val", "vgg_weights")
@@ -66,7 +66,7 @@ def train(
             cfg = TrainConfig(
                 out=str(out), task=task, data=str(data), val=_str(val), model=config or ("glanet-lite" if sr else "glsgn-lite"),
                 model_overrides=_json_object(model_config), init_from=init_from, steps=steps, until=until,
-                batch=batch, crop=_size(crop), lr=lr if lr is not None else (1e-4 if sr else 2e-4), warmup=warmup,
+                batch=batch, crop=size_option(crop, "--crop", minimum=64), lr=lr if lr is not None else (1e-4 if sr else 2e-4), warmup=warmup,
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
                 vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, seed=seed, workers=workers, device=device,
@@ -192,16 +192,6 @@ def _summary(record: dict[str, Any], total: int | None) -> str:
     if "val_input_psnr" in record:  # step 0: the input's PSNR (bicubic upscale for SR), the baseline
         parts.append(f"(input {record['val_input_psnr']:.2f} dB)")
     return "  ".join(parts)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        fail(f"--crop {text!r} is not WIDTHxHEIGHT, e.g. 960x540")
-    if w < 64 or h < 64:
-        fail(f"--crop {text!r}: GLSGN needs at least 64x64")
-    return w, h
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
