@@ -77,29 +77,59 @@ def run_windowed(
     overlap: int,
     scale: int = 1,
     multiple: int = 1,
+    finish: Callable[[np.ndarray], np.ndarray] | None = None,
     on_window: Callable[[int, int], None] | None = None,
+    chunk_rows: int = 256,
 ) -> np.ndarray:
     """Apply ``process`` to overlapping windows of an (H, W, C) image and blend the results.
 
     ``window`` is (height, width); ``process(crop, window)`` returns the crop's result, ``scale`` times
     larger per side (1 for restoration, 2 or 4 for upscaling). Window sides are multiples of
-    ``multiple`` unless a window spans the whole side. The result is float32.
+    ``multiple`` unless a window spans the whole side.
+
+    Results are summed in float32 one row of windows (a band) at a time. Rows that no later window
+    touches are passed to ``finish`` (float32 rows -> output rows, e.g. conversion to uint8; default:
+    kept as float32) ``chunk_rows`` at a time and written to the output. So the float working set is
+    one band, never the whole image, and ``finish``'s temporaries are a chunk.
     """
+    finish = finish or (lambda rows: rows)
     h, w = image.shape[:2]
     rows, cols = spans(h, window[0], overlap, multiple), spans(w, window[1], overlap, multiple)
     row_w, col_w = feathers(rows, h, overlap // 2), feathers(cols, w, overlap // 2)
     out: np.ndarray | None = None
+    band: np.ndarray | None = None  # float sums over output rows [band_top, band_top + len(band))
+    band_top = 0
+
+    def flush(until: int) -> None:
+        """Finish the band's rows above output row ``until``, then move the rows below it (partial
+        sums the next row of windows adds to) to the top of the band, in place."""
+        nonlocal band_top
+        assert out is not None and band is not None
+        for r in range(band_top, until, chunk_rows):
+            end = min(r + chunk_rows, until)
+            out[r:end] = finish(band[r - band_top : end - band_top])
+        keep = until - band_top
+        band[: len(band) - keep] = band[keep:]
+        band[len(band) - keep :] = 0
+        band_top = until
+
     total, done = len(rows) * len(cols), 0
     for (top, bottom), wy in zip(rows, row_w):
+        if band is not None:
+            flush(top * scale)  # rows above this row of windows are complete
         for (left, right), wx in zip(cols, col_w):
             win = Window(top, left, bottom, right)
             result = process(image[top:bottom, left:right], win)
             if out is None:
-                out = np.zeros((h * scale, w * scale, result.shape[2]), dtype=np.float32)
+                probe = finish(np.zeros((1, 1, result.shape[2]), dtype=np.float32))
+                out = np.empty((h * scale, w * scale, probe.shape[2]), dtype=probe.dtype)
+            if band is None:  # as tall as the tallest row of windows, allocated once
+                band = np.zeros((max(b - t for t, b in rows) * scale, w * scale, result.shape[2]), dtype=np.float32)
             weight = np.outer(np.repeat(wy, scale), np.repeat(wx, scale)).astype(np.float32)[..., None]
-            out[top * scale : bottom * scale, left * scale : right * scale] += result * weight
+            band[: (bottom - top) * scale, left * scale : right * scale] += result * weight
             done += 1
             if on_window is not None:
                 on_window(done, total)
     assert out is not None
+    flush(h * scale)
     return out

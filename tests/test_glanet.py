@@ -57,12 +57,12 @@ def test_exception_bad_config(bad):
 
 def test_smoke_every_registered_glanet_configuration_runs():
     names = list_models("glanet-*")
-    assert set(names) == {"glanet-full", "glanet-lite", *ABLATIONS}
+    assert set(names) == {"glanet-full", "glanet-lite", "glanet-tiny", *ABLATIONS}
     x = torch.rand(1, 3, 8, 11)
     for name in names:
         model = create_model(name).eval()
         cfg = model.config
-        assert (cfg.window_size, cfg.num_heads, model.scale) == (8, 6, 2), name
+        assert (cfg.window_size, cfg.num_heads, model.scale) == (8, 3 if name == "glanet-tiny" else 6, 2), name
         with torch.no_grad():
             out = model(x)
         assert out.shape == (1, 3, 16, 22) and torch.isfinite(out).all(), name
@@ -85,10 +85,10 @@ def test_ablations_differ_from_full_in_one_field():
         assert full[field] is True and cfg[field] is False
 
 
-def test_complexity_lite_is_at_most_an_eighth_of_full():
-    full, lite = measure("glanet-full", (64, 48)), measure("glanet-lite", (64, 48))
-    assert lite["flops"] <= full["flops"] / 8
-    assert lite["params"] < full["params"]
+def test_complexity_lite_is_at_most_an_eighth_of_full_and_tiny_a_hundredth():
+    full, lite, tiny_ = (measure(n, (64, 48)) for n in ("glanet-full", "glanet-lite", "glanet-tiny"))
+    assert lite["flops"] <= full["flops"] / 8 and tiny_["flops"] <= full["flops"] / 100
+    assert tiny_["params"] < lite["params"] < full["params"]
 
 
 # --- windows and attention ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from glsgn_core.errors import GlsgnError
 from glsgn_core.models import create_model
 from glsgn_core.restorer import Restorer, area_downscale, native_bf16, resolve_device, resolve_precision
-from glsgn_core.windows import feathers, run_windowed, spans
+from glsgn_core.windows import Window, feathers, run_windowed, spans
 
 
 class _Out(NamedTuple):
@@ -68,6 +68,34 @@ def test_windowed_identity_float_and_upscaled_windows():
     image = np.random.default_rng(1).random((150, 260, 3), dtype=np.float32)
     out = run_windowed(image, lambda crop, box: crop.repeat(2, 0).repeat(2, 1), window=(64, 64), overlap=16, scale=2)
     np.testing.assert_allclose(out, image.repeat(2, 0).repeat(2, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_band_blending_matches_a_whole_image_accumulator(scale):
+    """Band-by-band blending (finished in small chunks) equals summing every weighted window into
+    one full-size float image, the straightforward reference."""
+    image = np.random.default_rng(2).random((203, 170, 3), dtype=np.float32)
+
+    def process(crop, box):  # window-dependent, so blending weights matter
+        return (np.sin(crop * 3 + box.top * 0.01 + box.left * 0.02)).repeat(scale, 0).repeat(scale, 1)
+
+    window, overlap = (64, 80), 24
+    rows, cols = spans(203, 64, overlap), spans(170, 80, overlap)
+    row_w, col_w = feathers(rows, 203, overlap // 2), feathers(cols, 170, overlap // 2)
+    reference = np.zeros((203 * scale, 170 * scale, 3))
+    for (t, b), wy in zip(rows, row_w):
+        for (left, r), wx in zip(cols, col_w):
+            weight = np.outer(np.repeat(wy, scale), np.repeat(wx, scale))[..., None]
+            reference[t * scale : b * scale, left * scale : r * scale] += process(image[t:b, left:r], Window(t, left, b, r)) * weight
+    chunks = []
+
+    def finish(part):
+        chunks.append(len(part))
+        return part.astype(np.float64)
+
+    out = run_windowed(image, process, window=window, overlap=overlap, scale=scale, finish=finish, chunk_rows=7)
+    np.testing.assert_allclose(out, reference, atol=1e-5)
+    assert out.dtype == np.float64 and max(chunks) <= 7 and sum(chunks) == 203 * scale + 1  # + the dtype probe
 
 
 def test_whole_image_up_to_the_working_size_runs_once():
@@ -195,13 +223,17 @@ def test_precision_rules():
         resolve_precision("int8", cpu)
 
 
-def test_bf16_stays_close_to_fp32(tiny_overrides):
+@pytest.mark.parametrize("name", ["glsgn-full", "glanet-tiny"])
+@pytest.mark.parametrize("window", [(256, 256), (128, 128)], ids=["whole", "windows"])
+def test_bf16_channels_last_stays_close_to_fp32(name, window, tiny_overrides):
     torch.manual_seed(0)
-    model = create_model("glsgn-full", **tiny_overrides)
-    image = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
-    ref = Restorer(model, device="cpu", precision="fp32").restore(image)
-    low = Restorer(model, device="cpu", precision="bf16").restore(image)
-    mse = float(np.mean((ref - low) ** 2))
+    model = create_model(name, **(tiny_overrides if name.startswith("glsgn") else {}))
+    yy, xx = np.mgrid[0:160, 0:200].astype(np.float32)
+    image = np.stack([xx / 200, yy / 160, 0.5 + 0.2 * np.sin(xx / 9)], axis=-1)
+    ref = Restorer(model, device="cpu", precision="fp32", window=window, overlap=32).restore(image)
+    low = Restorer(model, device="cpu", precision="bf16", window=window, overlap=32)
+    assert low.memory_format == torch.channels_last
+    mse = float(np.mean((ref - low.restore(image)) ** 2))
     assert 10 * np.log10(1 / max(mse, 1e-12)) > 35
 
 

@@ -263,6 +263,14 @@ def glanet_lite(**kwargs) -> GLANet:
 
 
 @register_model
+def glanet_tiny(**kwargs) -> GLANet:
+    """Trainable in CPU hours: 24 channels (3 heads of 8; 6 heads would leave 4 channels each), four
+    blocks of two layers, about 1/150 of the full model's FLOPs; the bundled glanet-x2/x4 use it."""
+    tiny = _variant(_FULL, embed_dim=24, num_heads=3, depths=(2, 2, 2, 2), upsampler_dim=24)
+    return GLANet(**{**tiny, **kwargs})
+
+
+@register_model
 def glanet_no_dense(**kwargs) -> GLANet:
     """Table 2 ablation: the full model without dense connections between blocks."""
     return GLANet(**{**_variant(_FULL, dense=False), **kwargs})
