@@ -50,4 +50,6 @@ def evaluate(
         f"{result['n']} images  restored {result['psnr']:.2f} dB / SSIM {result['ssim']:.4f}   "
         f"input {result['input_psnr']:.2f} dB / SSIM {result['input_ssim']:.4f}   "
         f"gain {result['psnr'] - result['input_psnr']:+.2f} dB"
+        + (f"   (input = bicubic upscale; Lanczos {result['lanczos_psnr']:.2f} dB / SSIM {result['lanczos_ssim']:.4f})"
+           if "lanczos_psnr" in result else "")
     )

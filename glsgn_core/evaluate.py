@@ -2,7 +2,8 @@
 and an HTML page with input / restored / ground-truth crops side by side.
 
 Super-resolution pairs (target ``s`` times the input, ``s`` the model's factor) are scored the same
-way, with the input's bicubic upscale (PIL, as the training data is made) standing for the input.
+way, with the input's bicubic upscale (PIL, as the training data is made) standing for the input;
+the Lanczos upscale is scored too, as the second classical baseline.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from glsgn_core.data.datasets import bicubic_resize, match_pairs
 from glsgn_core.errors import GlsgnError
@@ -34,6 +36,8 @@ class PairScore:
     input_psnr: float
     input_ssim: float
     seconds: float
+    lanczos_psnr: float | None = None  # super-resolution only
+    lanczos_ssim: float | None = None
 
 
 def _rgb_float(path: Path) -> np.ndarray:
@@ -57,7 +61,8 @@ def evaluate(
     """Score ``restore`` (float32 RGB in [0, 1] -> same) on every pair in ``pairs/input`` and ``pairs/target``.
 
     Returns ``{"n", "psnr", "ssim", "input_psnr", "input_ssim", "images": [...]}`` (means over images).
-    For an upscaler the target must be the restored image's size, and ``input_*`` score the bicubic upscale.
+    For an upscaler the target must be the restored image's size, ``input_*`` score the bicubic upscale,
+    and ``lanczos_psnr`` / ``lanczos_ssim`` the Lanczos upscale.
     When ``crops`` is a dict it receives, per image, an (input, restored, target) crop around the
     place where restoration changed the image most, for the report.
     """
@@ -72,16 +77,18 @@ def evaluate(
                 f"{inp_path}: the model made {out.shape[1]}x{out.shape[0]} of this {inp.shape[1]}x{inp.shape[0]} input, "
                 f"but its target {tgt_path} is {tgt.shape[1]}x{tgt.shape[0]}"
             )
-        if inp.shape != tgt.shape:  # super-resolution: compare the classical upscale, not the small input
+        lanczos: tuple[float, float] | tuple[()] = ()
+        if inp.shape != tgt.shape:  # super-resolution: compare the classical upscales, not the small input
+            lanczos = _scores(bicubic_resize(inp, (tgt.shape[1], tgt.shape[0]), Image.LANCZOS), tgt)
             inp = bicubic_resize(inp, (tgt.shape[1], tgt.shape[0]))
-        score = PairScore(name, *_scores(out, tgt), *_scores(inp, tgt), seconds=round(seconds, 3))
+        score = PairScore(name, *_scores(out, tgt), *_scores(inp, tgt), round(seconds, 3), *lanczos)
         scores.append(score)
         if crops is not None:
             crops[name] = _crop_where_it_changed(inp, out, tgt, crop_size)
         if on_pair is not None:
             on_pair(score)
-    keys = ("psnr", "ssim", "input_psnr", "input_ssim")
-    means = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys}
+    keys = ("psnr", "ssim", "input_psnr", "input_ssim", "lanczos_psnr", "lanczos_ssim")
+    means = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys if None not in [getattr(s, k) for s in scores]}
     return {"n": len(scores), **means, "images": [asdict(s) for s in scores]}
 
 

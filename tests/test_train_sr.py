@@ -206,3 +206,8 @@ def test_smoke_eval_scores_sr_pairs_against_bicubic(sr2_pairs, tmp_path):
     up = torch.from_numpy(pil_bicubic(small, target.shape[1::-1])).permute(2, 0, 1)[None].double()
     expected = float(psnr(up, torch.from_numpy(target).permute(2, 0, 1)[None].double()))
     assert result["n"] == 4 and result["images"][0]["input_psnr"] == pytest.approx(expected, abs=0.05)
+    planes = [Image.fromarray(small[..., c], "F").resize(target.shape[1::-1], Image.LANCZOS) for c in range(3)]
+    lanczos = torch.from_numpy(np.stack([np.asarray(p) for p in planes], -1).clip(0, 1)).permute(2, 0, 1)[None].double()
+    expected = float(psnr(lanczos, torch.from_numpy(target).permute(2, 0, 1)[None].double()))
+    assert result["images"][0]["lanczos_psnr"] == pytest.approx(expected, abs=0.05)
+    assert result["lanczos_psnr"] == pytest.approx(np.mean([i["lanczos_psnr"] for i in result["images"]]))
