@@ -188,11 +188,11 @@ def run_restore(args: argparse.Namespace, conv: dict[str, Any]) -> list[dict[str
             w, h = (int(v) for v in size.split("x"))
             log(f"restore {name} {size}")
             r = child(sys.executable, "workers.py", {"kind": "restore", "model": name, "size": size, "device": args.device,
-                      "threads": args.threads, "precision": "fp32", **quick_runs(args)}, args.timeout)  # fmt: skip
+                      "threads": args.threads, "precision": args.precision, **quick_runs(args)}, args.timeout)  # fmt: skip
             if "error" not in r:
                 r.update(executed_flops(name, w, h))
                 r["mp_per_s"] = r["megapixels"] / r["seconds"]
-                r["bound_seconds"] = r["flops"] / conv["throughput"]["fp32"]
+                r["bound_seconds"] = r["flops"] / conv["throughput"][r["precision"]]  # the yardstick at its precision
                 r["actual_over_bound"] = r["seconds"] / r["bound_seconds"]
                 r["achieved_fraction"] = 1 / r["actual_over_bound"]
             rows.append(r)
@@ -292,7 +292,9 @@ def restore_lines(res: dict[str, Any]) -> list[str]:
         if gpu:
             row.insert(6, r.get("peak_cuda_mb"))
         rows.append(row)
-    lines = ["Restorer.restore, fp32, random weights:", "", table(headers, rows)]
+    kinds = sorted({f"{r['precision']}{' + channels_last' if r.get('channels_last') else ''}" for r in res["restore"] if "error" not in r})
+    lines = [f"Restorer.restore, {', '.join(kinds) or '-'} (bound from the same precision's yardstick), random weights:", "",
+             table(headers, rows)]  # fmt: skip
     if res.get("scaling"):
         rows = [[s["model"], s["pair"], s["time_ratio"], s["peak_memory_ratio"], s["working_memory_ratio"]]
                 for s in res["scaling"]]  # fmt: skip
@@ -368,6 +370,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--models", nargs="+", default=["glsgn-lite", "glsgn-full"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="of the restore section; auto: the Restorer's default on this machine (peers and their glsgn rows: fp32)")
     p.add_argument("--sizes", nargs="+", type=size_arg, help="WxH ..., default 1920x1080 3840x2160 7680x4320 15360x8640")
     p.add_argument("--precision-sizes", nargs="*", type=size_arg, help="default 1920x1080 3840x2160")
     p.add_argument("--peers", nargs="*", default=PEERS, choices=PEERS, help="default: all four")

@@ -109,12 +109,14 @@ def conv(spec: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "conv", "device": str(device), "threads": torch.get_num_threads(), "results": results}
 
 
-def _build(name: str, channels_last: bool) -> torch.nn.Module:
+PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def _build(name: str) -> torch.nn.Module:
     from glsgn_core.models import create_model
 
     torch.manual_seed(0)
-    model = create_model(name).eval()
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    return create_model(name).eval()  # the Restorer sets the memory format
 
 
 def repeats(spec: dict[str, Any], min_seconds: float = 15.0) -> dict[str, Any]:
@@ -128,8 +130,8 @@ def restore(spec: dict[str, Any]) -> dict[str, Any]:
     from glsgn_core.restorer import Restorer
 
     w, h = parse_size(spec["size"])
-    restorer = Restorer(_build(spec["model"], spec.get("channels_last", False)), device=spec.get("device", "cpu"),
-                        precision=spec.get("precision", "fp32"))  # fmt: skip
+    restorer = Restorer(_build(spec["model"]), device=spec.get("device", "cpu"), precision=spec.get("precision", "fp32"),
+                        channels_last=spec.get("channels_last"))  # fmt: skip
     restorer.restore(synthetic_image(128, 128))  # one-off start-up costs (thread pool, lazy init) stay out of the timing
     image = synthetic_image(w, h)
     rss_before = current_rss_mb()
@@ -144,8 +146,8 @@ def restore(spec: dict[str, Any]) -> dict[str, Any]:
     timed = times[1:] or times
     result = {
         "kind": "restore", "model": spec["model"], "size": spec["size"], "megapixels": w * h / 1e6,
-        "device": str(restorer.device), "precision": spec.get("precision", "fp32"),
-        "channels_last": spec.get("channels_last", False), "threads": torch.get_num_threads(),
+        "device": str(restorer.device), "precision": PRECISION_NAMES[restorer.dtype],
+        "channels_last": restorer.memory_format == torch.channels_last, "threads": torch.get_num_threads(),
         "seconds": min(timed), "first_seconds": times[0], "runs": len(times), "windows": windows[0] or 1,
         "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb(),
     }  # fmt: skip
@@ -175,7 +177,7 @@ def precision(spec: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for variant in spec.get("variants", list(VARIANTS)):
         prec, cl = VARIANTS[variant]
-        restorer = Restorer(_build(spec["model"], cl), device=spec.get("device", "cpu"), precision=prec)
+        restorer = Restorer(_build(spec["model"]), device=spec.get("device", "cpu"), precision=prec, channels_last=cl)
         out: list[np.ndarray] = []
         times = _timed(lambda: out.append(restorer.restore(image)), restorer.device, **{**repeats(spec, 10.0), "min_runs": 2})
         if reference is None:

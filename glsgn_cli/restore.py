@@ -26,6 +26,7 @@ Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `
 Weights = Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. exported from `glsgn train`); overrides --model.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N. auto uses CUDA when present.")]
 Precision = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model: slow first image (and first of each new size), faster after; for long batches.")]
 WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
 MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard); 0 = no limit.")]
@@ -51,6 +52,7 @@ def make_command(task: str) -> Callable[..., None]:
         weights: Weights = None,
         device: Device = DEVICE,
         precision: Precision = PRECISION,
+        compile: Compile = False,
         window: WindowOpt = WINDOW,
         quality: Quality = QUALITY,
         max_pixels: MaxPixels = None,
@@ -61,8 +63,8 @@ def make_command(task: str) -> Callable[..., None]:
         raise typer.Exit(
             run(
                 task, inputs, output=output, suffix=suffix if suffix is not None else f"_{task}", ext=ext,
-                overwrite=overwrite, spec=weights or model, device=device, precision=precision, window=window,
-                quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
+                overwrite=overwrite, spec=weights or model, device=device, precision=precision, compile=compile,
+                window=window, quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
             )
         )
 
@@ -72,7 +74,7 @@ def make_command(task: str) -> Callable[..., None]:
 
 
 def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
-        quality, max_pixels, as_json, quiet, shard) -> int:
+        quality, max_pixels, as_json, quiet, shard, compile=False) -> int:
     """The body of every image command: plan the outputs, load the model for ``task``, run the batch.
 
     Returns the exit code. ``task`` picks the default model and the size factor the model must have
@@ -89,7 +91,8 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
         k, n = parse_shard(shard) if shard else (1, 1)
         jobs = plan_outputs(expand_inputs(inputs), out=output, suffix=suffix, ext=ext, overwrite=overwrite)
         jobs = shard_jobs(jobs, k, n)
-        restorer = Restorer.from_pretrained(spec or default_model(task), device=device, precision=precision, window=(win_h, win_w))
+        restorer = Restorer.from_pretrained(spec or default_model(task), device=device, precision=precision, window=(win_h, win_w),
+                                               compile=compile)
     except GlsgnError as exc:
         fail(str(exc), EXIT_USAGE)
     _check_scale(task, spec or default_model(task), restorer.scale)

@@ -11,6 +11,7 @@ from glsgn_cli.restore import (
     DEVICE,
     PRECISION,
     QUALITY,
+    Compile,
     Device,
     Ext,
     Inputs,
@@ -43,6 +44,7 @@ def upscale(
     weights: Weights = None,
     device: Device = DEVICE,
     precision: Precision = PRECISION,
+    compile: Compile = False,
     window: WindowOpt = "512x512",  # attention memory grows with the window: keep it small
     quality: Quality = QUALITY,
     max_pixels: MaxPixels = None,
@@ -59,7 +61,7 @@ def upscale(
     raise typer.Exit(
         run(
             f"sr{scale}", inputs, output=output, suffix=suffix if suffix is not None else f"_x{scale}", ext=ext,
-            overwrite=overwrite, spec=weights or model, device=device, precision=precision, window=window,
-            quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
+            overwrite=overwrite, spec=weights or model, device=device, precision=precision, compile=compile,
+            window=window, quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
         )
     )

@@ -121,7 +121,11 @@ class Restorer:
         precision: str = "auto",
         window: tuple[int, int] = DEFAULT_WINDOW,
         overlap: int = DEFAULT_OVERLAP,
+        channels_last: bool | None = None,
+        compile: bool = False,
     ) -> None:
+        """``channels_last``: None picks it for reduced precision only. ``compile``: run the model
+        through ``torch.compile`` (the first image of each new size pays the compilation)."""
         self.device, notice = resolve_device(device)
         self.notices: list[str] = [notice] if notice else []
         self.dtype = resolve_precision(precision, self.device)
@@ -131,8 +135,11 @@ class Restorer:
             raise GlsgnError(f"window {window[1]}x{window[0]} is smaller than the model's minimum input")
         # Reduced precision runs faster in channels-last layout (oneDNN on CPUs, tensor cores on CUDA):
         # 1.9x over contiguous bf16 for glsgn-full at 4K here; in fp32 it did not pay (docs/BENCHMARKS.md).
-        self.memory_format = torch.channels_last if self.dtype != torch.float32 else torch.contiguous_format
+        if channels_last is None:
+            channels_last = self.dtype != torch.float32
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        self._forward = torch.compile(self.model) if compile else self.model
         self.window, self.overlap = window, overlap
         self.scale: int = getattr(model, "scale", 1)  # upscalers return scale x larger images
         self.metadata: dict = {}
@@ -203,9 +210,9 @@ class Restorer:
         x = x.contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), self._autocast():
             if context is None:
-                y = self.model(x)
+                y = self._forward(x)
             else:
-                y = self.model(x, context=self._crop_context(context, box, x.shape[-2:]))
+                y = self._forward(x, context=self._crop_context(context, box, x.shape[-2:]))
             y = getattr(y, "image", y)  # GLSGN returns every pathway's output; only the image is kept
             return y.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -267,3 +268,26 @@ def test_native_bf16_reads_the_cpu_flags():
     assert native_bf16("flags : fpu amx_bf16 amx_tile")
     assert not native_bf16("flags : fpu sse avx2 avx512f avx512bw")
     assert not native_bf16("")
+
+
+class SmallConvNet(nn.Module):
+    """Cheap to compile: compilation time, not the network, is what a compile test pays for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+
+    def forward(self, x):
+        return x + 0.1 * self.body(x)
+
+
+@pytest.mark.slow
+def test_compiled_model_matches_eager_whole_and_windowed():
+    torch.manual_seed(0)
+    model = SmallConvNet()
+    image = np.random.default_rng(3).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    for window in ((256, 256), (128, 128)):
+        eager = Restorer(model, device="cpu", precision="fp32", window=window, overlap=32).restore(image)
+        compiled = Restorer(model, device="cpu", precision="fp32", window=window, overlap=32, compile=True)
+        assert compiled._forward is not compiled.model
+        np.testing.assert_allclose(compiled.restore(image).astype(int), eager.astype(int), atol=1)
