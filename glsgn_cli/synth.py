@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,7 +20,7 @@ class Task(str, enum.Enum):
 
 
 def _save_png(array: "object", path: Path) -> None:
-    """Write an 8-bit PNG atomically: a temporary file in the same folder, then ``os.replace``.
+    """Write an 8-bit PNG atomically (:func:`glsgn_core.files.atomic_write`), creating its folder.
 
     Fast zlib level: these files are written once and read many times, and level 1 is nearly
     as small as the default for photos while encoding several times faster.
@@ -29,15 +28,10 @@ def _save_png(array: "object", path: Path) -> None:
     import numpy as np
     from PIL import Image
 
+    from glsgn_core.files import atomic_write
+
     pixels = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: Image.fromarray(pixels).save(f, format="PNG", compress_level=1), parents=True)
 
 
 def _pair_names(photos: list[Path], clean: Path, n: int) -> list[str]:

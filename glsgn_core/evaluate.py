@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from PIL import Image
 
 from glsgn_core.data.datasets import bicubic_resize, match_pairs
 from glsgn_core.errors import GlsgnError
+from glsgn_core.files import atomic_write
 from glsgn_core.image_io import read_image, to_float
 from glsgn_core.metrics import psnr, ssim
 
@@ -134,15 +133,5 @@ input {result['input_psnr']:.2f} dB / {result['input_ssim']:.4f}
 {''.join(rows)}
 </table>
 """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".glsgn-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; a report is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = page.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))

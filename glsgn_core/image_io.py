@@ -17,19 +17,19 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import secrets
 import struct
 import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageCms, UnidentifiedImageError
 
 from glsgn_core.errors import GlsgnError
+from glsgn_core.files import TEMP_MARKER, atomic_write
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -59,9 +59,6 @@ DEFAULT_MAX_PIXELS = 1_200_000_000
 # Pillow's own bomb guard stops at 179 megapixels, far below the photos this tool is for; the
 # ``max_pixels`` check in read_image replaces it (checked from the header, before decoding).
 PILImage.MAX_IMAGE_PIXELS = None
-
-#: Marker in the names of the hidden temporary files write_image creates beside its target.
-TEMP_MARKER = ".glsgn-tmp-"
 
 _EXIF_PREFIX = b"Exif\x00\x00"
 _ORIENTATION = 0x0112
@@ -181,7 +178,8 @@ def output_extension(input_path: str | os.PathLike[str]) -> str:
 
 
 def is_temp_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is one of write_image's temporary files (left behind only by a crash)."""
+    """Whether ``path`` is one of glsgn's temporary files (write_image's and every other atomic
+    write's, see :mod:`glsgn_core.files`), left behind only by a crash."""
     name = Path(path).name
     return name.startswith(".") and TEMP_MARKER in name
 
@@ -723,7 +721,8 @@ def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95
     }
     encoder = _ENCODERS[caps.name]
     try:
-        _atomic_write(dest, lambda f: encoder(f, pixels, alpha, **meta))
+        _check_destination(dest)
+        atomic_write(dest, lambda f: encoder(f, pixels, alpha, **meta))
     except ImageWriteError:
         raise
     except MemoryError:
@@ -753,49 +752,14 @@ def _validate(image: Image, plan: _Plan, path: Any) -> None:
                               f"(at most {side} pixels a side); use .png or .tif")
 
 
-def _atomic_write(dest: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Run ``write`` on a hidden temporary file in ``dest``'s folder, then rename it over ``dest``."""
+def _check_destination(dest: Path) -> None:
+    """Refuse, with a clear message, a destination whose folder is missing or that is a folder."""
     folder = dest.parent
     if not folder.is_dir():
         why = "is not a folder" if folder.exists() else "does not exist"
         raise ImageWriteError(f"cannot write '{dest}': the folder '{folder}' {why}")
     if dest.is_dir():
         raise ImageWriteError(f"cannot write '{dest}': a folder of that name exists")
-    while True:
-        tmp = folder / f".{dest.name}{TEMP_MARKER}{secrets.token_hex(4)}"
-        try:  # 0o666 lets the umask decide the permissions, as for any new file
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise ImageWriteError(f"cannot write '{dest}': {_os_reason(exc)}") from None
-    try:
-        with open(tmp, "r+b") as f:  # by name: tifffile wants a named file
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _pil(pixels: np.ndarray, alpha: np.ndarray | None) -> PILImage.Image:

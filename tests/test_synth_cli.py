@@ -94,7 +94,7 @@ def test_exception_unreadable_photo_others_still_written(clean, tmp_path):
     assert result.exit_code == 1
     assert "broken.jpg" in result.output and "corrupt" in result.output
     assert (out / "input" / "one.png").exists() and not (out / "input" / "broken.png").exists()
-    assert not list(out.rglob("*.tmp")), "no temporary files left behind"
+    assert not list(out.rglob(".*")), "no temporary files left behind"
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def test_smoke_loss_falls_in_40_steps(pairs, tmp_path) -> None:
     assert state["model_name"] == "glsgn-lite" and list(state["config"]["widths"]) == [4, 8, 8, 8, 8]
     assert state["task"] == "dehaze" and state["recipe"]["lr"] == 1e-3 and state["disc"] is None
     assert (run / "checkpoints" / "best.pt").is_file()
-    assert not [p for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # no temporary files
 
 
 @pytest.mark.slow

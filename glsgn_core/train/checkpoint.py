@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +17,14 @@ import numpy as np
 import torch
 
 from glsgn_core.errors import GlsgnError
+from glsgn_core.files import atomic_write
 
 FORMAT = "glsgn-checkpoint/1"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` via a same-folder temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """``torch.save`` to ``path`` atomically (:func:`glsgn_core.files.atomic_write`), creating its folder."""
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f), parents=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from torch import Tensor, nn
 
 from glsgn_core.data.datasets import SR_SCALES, bicubic_resize
 from glsgn_core.errors import GlsgnError
+from glsgn_core.files import atomic_write
 from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from glsgn_core.train.discriminator import PatchDiscriminator
 from glsgn_core.train.losses import (
@@ -605,10 +605,8 @@ def _truncate_metrics(path: Path, step: int) -> None:
     keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
     if len(keep) == len(lines):
         return
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.writelines(keep)
-    os.replace(tmp, path)
+    data = "".join(keep).encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _plain(value: Any) -> Any:

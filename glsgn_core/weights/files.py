@@ -7,13 +7,12 @@ Loading reads tensors only (safetensors cannot run code) and rebuilds the model 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import secrets
 from pathlib import Path
 
+from glsgn_core.files import atomic_write
 from glsgn_core.weights.download import sha256_file
 from glsgn_core.weights.registry import TASKS, WeightsError
 
@@ -51,7 +50,7 @@ def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, 
     # Own, contiguous CPU copies: safetensors refuses views and shared storage.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     path = Path(path)
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda f: save_file(tensors, f.name, metadata=metadata), parents=True)
     return sha256_file(path)
 
 
@@ -148,22 +147,6 @@ def _load_strict(model, state: dict, source) -> None:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise WeightsError(f"{source}: tensors do not match the model they describe ({_first_line(exc)})") from None
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies, unlike mkstemp's 0600
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _first_line(exc: BaseException) -> str:
