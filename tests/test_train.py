@@ -159,3 +159,22 @@ def test_smoke_perceptual_term_with_a_vgg_file(pairs, tmp_path) -> None:
     logged = records(run)
     assert all(x["perceptual"] > 0 and "adversarial" in x and "d_loss" in x for x in logged)
     assert all(x["loss"] == pytest.approx(x["l1"] + 0.01 * x["perceptual"] + 0.01 * x["adversarial"], rel=1e-5) for x in logged)
+
+
+@pytest.mark.slow
+def test_roundtrip_fine_tune_from_exported_weights_then_export_again(pairs, tmp_path) -> None:
+    """--from FILE starts from that file's weights, and the fine-tuned run exports as the same configuration."""
+    from safetensors import safe_open
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    base = ["--task", "dehaze", "--data", str(pairs), "--adversarial-weight", "0", *NO_VGG, *TINY]
+    assert glsgn("train", "--out", str(first), "--steps", "3", *base).returncode == 0
+    assert glsgn("models", "export", str(first), "-o", str(tmp_path / "a.safetensors")).returncode == 0
+    r = glsgn("train", "--out", str(second), "--from", str(tmp_path / "a.safetensors"), "--steps", "2", "--lr", "0", *base)
+    assert r.returncode == 0, r.stderr
+    r = glsgn("models", "export", str(second), "-o", str(tmp_path / "b.safetensors"))
+    assert r.returncode == 0, r.stderr
+    with safe_open(str(tmp_path / "a.safetensors"), "pt") as a, safe_open(str(tmp_path / "b.safetensors"), "pt") as b:
+        assert b.metadata()["model_name"] == a.metadata()["model_name"] == "glsgn-lite"
+        for key in a.keys():  # lr 0: fine-tuning changed nothing, so the weights came from the file
+            torch.testing.assert_close(b.get_tensor(key), a.get_tensor(key))

@@ -292,7 +292,7 @@ def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     except ImportError:
         raise GlsgnError(f"--from {cfg.init_from}: pretrained weights need glsgn_core.weights.load_model") from None
     model, meta = load_model(cfg.init_from)
-    return model, str(meta.get("name", cfg.init_from)) if isinstance(meta, dict) else cfg.init_from
+    return model, meta["model_name"]  # the configuration, which a later export must be able to rebuild
 
 
 # ----------------------------------------------------------------------------------------------
