@@ -121,10 +121,11 @@ class Restorer:
         precision: str = "auto",
         window: tuple[int, int] = DEFAULT_WINDOW,
         overlap: int = DEFAULT_OVERLAP,
-        channels_last: bool | None = None,
+        channels_last: bool = True,
         compile: bool = False,
     ) -> None:
-        """``channels_last``: None picks it for reduced precision only. ``compile``: run the model
+        """``channels_last``: run the model in channels-last layout (False: contiguous NCHW).
+        ``compile``: run the model
         through ``torch.compile`` (the first image of each new size pays the compilation)."""
         self.device, notice = resolve_device(device)
         self.notices: list[str] = [notice] if notice else []
@@ -133,10 +134,8 @@ class Restorer:
             raise GlsgnError(f"window {window[1]}x{window[0]} with overlap {overlap}: need >= 64 px and an overlap of at most half a window")
         if min(window) < getattr(model, "min_size", 1):
             raise GlsgnError(f"window {window[1]}x{window[0]} is smaller than the model's minimum input")
-        # Reduced precision runs faster in channels-last layout (oneDNN on CPUs, tensor cores on CUDA):
-        # 1.9x over contiguous bf16 for glsgn-full at 4K here; in fp32 it did not pay (docs/BENCHMARKS.md).
-        if channels_last is None:
-            channels_last = self.dtype != torch.float32
+        # Channels-last layout is what oneDNN (CPUs) and tensor cores (CUDA) convolve fastest: on the
+        # idle 2-core benchmark, glsgn-full at 4K ran 1.43x faster in fp32 and 1.39x in bf16 with it.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
         self._forward = torch.compile(self.model) if compile else self.model

@@ -6,7 +6,8 @@
 # 1. fetches the allowed Debian photo packages and splits train / held-out (scripts/fetch_photos.sh);
 # 2. writes fixed degraded pairs from the held-out photos: small crops for validation during
 #    training, and the full photos (>= 1920x1080) for the final figures;
-# 3. trains the three tasks in parallel with `glsgn train` (CPU, bf16 autocast where supported);
+# 3. trains the three tasks in parallel with `glsgn train` (CPU, bf16 autocast where supported),
+#    then GLA-Net x2 and x4 side by side;
 # 4. exports each run's best checkpoint and prints its held-out PSNR/SSIM with `glsgn eval`.
 #
 # Budget knobs (environment): STEPS (default 2000), CROP (256x256), BATCH (4), THREADS (1 per run).
@@ -22,7 +23,7 @@ export OMP_NUM_THREADS=${THREADS:-1}
 
 [ -d "$DATA/train" ] || scripts/fetch_photos.sh "$DATA"
 mkdir -p "$RUNS"
-for task in derain dehaze dereflect; do
+for task in derain dehaze dereflect sr2 sr4; do
     [ -d "$DATA/val-$task" ] || $GLSGN synth --task "$task" --clean "$DATA/heldout" -o "$DATA/val-$task" --crop 512x512 --n 10 --seed 101
     [ -d "$DATA/heldout-$task" ] || $GLSGN synth --task "$task" --clean "$DATA/heldout" -o "$DATA/heldout-$task" --seed 202
 done
@@ -36,6 +37,24 @@ for task in derain dehaze dereflect; do
         > "$RUNS/$task.log" 2>&1 &
 done
 wait
+
+# GLA-Net x2 / x4 (glanet-tiny): bicubic-downscaled crops of the same photos, L1.
+for scale in 2 4; do
+    resume=(); [ -f "$RUNS/sr$scale/checkpoints/last.pt" ] && resume=(--resume)
+    if [ "$scale" = 2 ]; then crop=128x128 steps=2000 every=200; else crop=192x192 steps=2500 every=250; fi
+    $GLSGN train --out "$RUNS/sr$scale" --task "sr$scale" --data "$DATA/train" --val "$DATA/val-sr$scale" \
+        --config glanet-tiny --steps "$steps" --batch 8 --crop "$crop" --lr 4e-4 --warmup 100 --ema 0.999 \
+        --precision auto --val-every "$every" --save-every 200 --log-every 25 --workers 1 --seed 0 "${resume[@]}" \
+        > "$RUNS/sr$scale.log" 2>&1 &
+done
+wait
+
+for scale in 2 4; do
+    $GLSGN models export "$RUNS/sr$scale" -o "$RUNS/glanet-x$scale-tiny-v1.safetensors" --force
+    echo "== sr$scale (held-out, full-size photos; input = bicubic)"
+    $GLSGN eval --weights "$RUNS/glanet-x$scale-tiny-v1.safetensors" --data "$DATA/heldout-sr$scale" --device cpu \
+        --report "$RUNS/sr$scale-heldout.html"
+done
 
 for task in derain dehaze dereflect; do
     $GLSGN models export "$RUNS/$task" -o "$RUNS/glsgn-$task-lite-v1.safetensors" --force

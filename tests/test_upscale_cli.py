@@ -134,7 +134,21 @@ def test_exception_scale_must_be_2_or_4(weights, photos, scale):
     assert result.exit_code == 2 and "scale" in result.stderr
 
 
+@pytest.mark.parametrize("scale", [2, 4])
+def test_smoke_bundled_default_model_upscales_offline(photos, tmp_path, monkeypatch, scale):
+    monkeypatch.setenv("GLSGN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GLSGN_OFFLINE", "1")
+    out = tmp_path / f"a_x{scale}.png"
+    result = invoke("upscale", photos / "a.png", "--scale", scale, "-o", out, "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    small, big = Image.open(photos / "a.png"), Image.open(out)
+    assert big.size == (small.width * scale, small.height * scale)
+
+
 def test_exception_missing_default_model_says_how_to_get_it(photos, tmp_path, monkeypatch):
+    from glsgn_core.weights import registry
+
+    monkeypatch.setattr(registry, "REGISTRY", tuple(e for e in registry.REGISTRY if not e.name.startswith("glanet")))
     monkeypatch.setenv("GLSGN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("GLSGN_OFFLINE", "1")
     result = invoke("upscale", photos / "a.png", "--scale", 4)

@@ -56,6 +56,16 @@ REGISTRY: tuple[WeightsEntry, ...] = (
         sha256="682c9c4928706d9beea93992fa570fba93fb6fa36ac44fdaf2ce9baaf55c059b", size=7_053_296,
         description="GLSGN-lite, synthetic haze; bundled (docs/MODELS.md)",
     ),
+    WeightsEntry(
+        "glanet-x2", "sr2", "glanet-tiny", "glanet-x2-tiny-v1.safetensors",
+        sha256="0e26c9ce5ad4f44ecc5bf9648c9d2228a4a8972b0bf737b4977652a93d493cbd", size=616_748,
+        description="GLA-Net-tiny, x2 super-resolution (bicubic downscaling); bundled (docs/MODELS.md)", arch="glanet",
+    ),
+    WeightsEntry(
+        "glanet-x4", "sr4", "glanet-tiny", "glanet-x4-tiny-v1.safetensors",
+        sha256="1e96831565e549256671832a3568b0b246881a52fd4bdcbf2042c29d491b95b4", size=700_244,
+        description="GLA-Net-tiny, x4 super-resolution (bicubic downscaling); bundled (docs/MODELS.md)", arch="glanet",
+    ),
 )
 
 
