@@ -125,8 +125,7 @@ class Restorer:
         compile: bool = False,
     ) -> None:
         """``channels_last``: run the model in channels-last layout (False: contiguous NCHW).
-        ``compile``: run the model
-        through ``torch.compile`` (the first image of each new size pays the compilation)."""
+        ``compile``: run it through ``torch.compile`` (each new input size pays a compilation)."""
         self.device, notice = resolve_device(device)
         self.notices: list[str] = [notice] if notice else []
         self.dtype = resolve_precision(precision, self.device)
