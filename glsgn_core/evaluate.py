@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from glsgn_core.data.datasets import bicubic_resize, match_pairs
+from glsgn_core.data.datasets import bicubic_resize, match_pairs, pil_resize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.files import atomic_write
 from glsgn_core.image_io import read_image, to_float
@@ -78,7 +78,7 @@ def evaluate(
             )
         lanczos: tuple[float, float] | tuple[()] = ()
         if inp.shape != tgt.shape:  # super-resolution: compare the classical upscales, not the small input
-            lanczos = _scores(bicubic_resize(inp, (tgt.shape[1], tgt.shape[0]), Image.LANCZOS), tgt)
+            lanczos = _scores(pil_resize(inp, (tgt.shape[1], tgt.shape[0]), Image.LANCZOS), tgt)
             inp = bicubic_resize(inp, (tgt.shape[1], tgt.shape[0]))
         score = PairScore(name, *_scores(out, tgt), *_scores(inp, tgt), round(seconds, 3), *lanczos)
         scores.append(score)
@@ -87,7 +87,8 @@ def evaluate(
         if on_pair is not None:
             on_pair(score)
     keys = ("psnr", "ssim", "input_psnr", "input_ssim", "lanczos_psnr", "lanczos_ssim")
-    means = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys if None not in [getattr(s, k) for s in scores]}
+    columns = {k: [getattr(s, k) for s in scores] for k in keys}
+    means = {k: float(np.mean(v)) for k, v in columns.items() if None not in v}  # lanczos_*: SR only
     return {"n": len(scores), **means, "images": [asdict(s) for s in scores]}
 
 

@@ -82,18 +82,22 @@ def fit_crop(arr: np.ndarray, crop: tuple[int, int] | None) -> np.ndarray:
     return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0, 65535).round().astype(np.uint16)
 
 
-def bicubic_resize(arr: np.ndarray, size: tuple[int, int], resample: int = Image.BICUBIC) -> np.ndarray:
-    """Float HWC image -> (width, height) ``size`` with PIL's bicubic filter (or ``resample``, e.g.
-    ``Image.LANCZOS`` for the other classical baseline), per channel in float.
-
-    Downscaling is antialiased (PIL widens the kernel by the factor), so this is the classical
-    "bicubic" of SR benchmarks both ways: making low-resolution inputs and the upscaling baseline.
-    """
+def pil_resize(arr: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
+    """Float HWC image -> (width, height) ``size`` with a PIL filter, per channel in float, clipped to [0, 1]."""
     planes = [
         Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize(size, resample)
         for c in range(arr.shape[2])
     ]
     return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0.0, 1.0)
+
+
+def bicubic_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float HWC image -> (width, height) ``size`` with PIL's bicubic filter, per channel in float.
+
+    Downscaling is antialiased (PIL widens the kernel by the factor), so this is the classical
+    "bicubic" of SR benchmarks both ways: making low-resolution inputs and the upscaling baseline.
+    """
+    return pil_resize(arr, size, Image.BICUBIC)
 
 
 def bicubic_downscale(arr: np.ndarray, factor: int, levels: int = 255) -> np.ndarray:
