@@ -9,7 +9,7 @@ import pytest
 import torch
 from photo_fixtures import photo_float
 
-from glsgn_core.data.degrade import TASKS, add_haze, add_rain, add_reflection, degrade
+from glsgn_core.data.degrade import TASKS, _filter, add_haze, add_rain, add_reflection, degrade
 from glsgn_core.metrics import psnr
 
 
@@ -123,6 +123,16 @@ def test_reflection_other_photo_of_any_size():
     for other_size in [(30, 20), (96, 64), (400, 300)]:
         out = add_reflection(img, photo_float(0, other_size), np.random.default_rng(1))
         assert out.shape == img.shape
+
+
+@pytest.mark.parametrize("size, pad", [(13, 10), (5, 40), (64, 3)])
+def test_fourier_filter_pads_planes_smaller_than_the_padding(size, pad):
+    # A 256-px training crop of a 4096-px photo draws blurs up to ~45 px, so its blurred reflection
+    # is computed at ~11-13 px, where the FFT padding is longer than the plane (this once stopped a
+    # training run). An all-pass transfer must give the plane back whatever the padding.
+    planes = np.random.default_rng(0).random((3, size, size + 2), dtype=np.float32)
+    out = _filter(planes, lambda fy, fx: torch.ones_like(fy * fx), pad=pad)
+    np.testing.assert_allclose(out, planes, atol=1e-5)
 
 
 def test_dereflect_without_pool_uses_the_photo_itself():

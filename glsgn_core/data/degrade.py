@@ -68,7 +68,13 @@ def _filter(planes: np.ndarray, transfer: Transfer, pad: int = 0) -> np.ndarray:
     h, w = x.shape[-2:]
     pad = min(pad, h - 1, w - 1)
     ph, pw = _fft_size(h + 2 * pad), _fft_size(w + 2 * pad)
-    x = torch.nn.functional.pad(x[None], (pad, pw - w - pad, pad, ph - h - pad), mode="reflect")[0]
+    # Reflection can add at most one side's length less one; a tiny plane (a heavily blurred
+    # reflection is computed very small) may need more to reach the FFT size: repeat the edge.
+    right, bottom = pw - w - pad, ph - h - pad
+    x = torch.nn.functional.pad(x[None], (pad, min(right, w - 1), pad, min(bottom, h - 1)), mode="reflect")
+    if right > w - 1 or bottom > h - 1:
+        x = torch.nn.functional.pad(x, (0, max(0, right - w + 1), 0, max(0, bottom - h + 1)), mode="replicate")
+    x = x[0]
     fy, fx = _freqs(ph, pw)
     y = torch.fft.irfft2(torch.fft.rfft2(x) * transfer(fy, fx), s=(ph, pw))
     return y[..., pad : pad + h, pad : pad + w].numpy()
