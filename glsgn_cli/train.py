@@ -112,7 +112,9 @@ def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
     explicit = {k for k in given if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"} - {"out", "resume"}
     fixed = sorted(explicit - set(RESUMABLE_CHANGES))
     if fixed:
-        fail(f"--{fixed[0].replace('_', '-')} cannot change when resuming; the run's recipe in {last} fixes it")
+        may = ", ".join(f"--{k.replace('_', '-')}" for k in RESUMABLE_CHANGES)
+        fail(f"--{fixed[0].replace('_', '-')} cannot be given when resuming (the run's recipe in {last} fixes it); "
+             f"give --out and --resume, and optionally {may}")
     changes = {"until": None}  # a stop point belongs to one invocation, not to the run
     changes.update({k: _str(given[k]) if isinstance(given[k], Path) else given[k] for k in explicit})
     return TrainConfig.from_recipe(load_checkpoint(last)["recipe"], out=str(out), **changes)

@@ -136,7 +136,7 @@ def test_exception_resume_without_checkpoint_and_fixed_recipe(pairs, tmp_path) -
               "--adversarial-weight", "0", *NO_VGG, *TINY)  # fmt: skip
     assert r.returncode == 0, r.stderr
     r = glsgn("train", "--out", str(run), "--resume", "--lr", "0.1")
-    assert r.returncode == 2 and "--lr cannot change" in r.stderr
+    assert r.returncode == 2 and "--lr cannot be given when resuming" in r.stderr and "--until" in r.stderr
 
 
 def test_exception_perceptual_loss_without_vgg_weights(pairs, tmp_path) -> None:
