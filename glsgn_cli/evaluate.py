@@ -20,6 +20,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")] = "auto",
     window: Annotated[str, typer.Option(help="Working size WxH; larger images are processed in windows.")] = "3840x2160",
+    guide: Annotated[Optional[int], typer.Option(help="Restore at this long side and carry the result to full size (0: off). Default: the model's setting.", show_default=False)] = None,
 ) -> None:
     """Mean and per-image PSNR/SSIM of the restored images and of the inputs, against the targets."""
     if (model is None) == (weights is None):
@@ -31,7 +32,7 @@ def evaluate(
 
     win_w, win_h = size_option(window, "--window")
     try:
-        restorer = Restorer.from_pretrained(weights or model, device=device, precision=precision, window=(win_h, win_w))
+        restorer = Restorer.from_pretrained(weights or model, device=device, precision=precision, window=(win_h, win_w), guide=guide)
         crops: dict | None = {} if report else None
 
         def progress(score) -> None:

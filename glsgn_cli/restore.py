@@ -28,6 +28,7 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N. auto uses 
 Precision = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the model: slow first image (and first of each new size), faster after; for long batches.")]
 WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
+Guide = Annotated[Optional[int], typer.Option(help="Restore at this long side (px) and carry the result to full size with a guided filter; 0 = at full size. Default: the model's own setting (glsgn-dehaze uses one).", show_default=False)]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
 MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard); 0 = no limit.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per file on stdout.")]
@@ -54,6 +55,7 @@ def make_command(task: str) -> Callable[..., None]:
         precision: Precision = PRECISION,
         compile: Compile = False,
         window: WindowOpt = WINDOW,
+        guide: Guide = None,
         quality: Quality = QUALITY,
         max_pixels: MaxPixels = None,
         as_json: JsonOpt = False,
@@ -64,7 +66,8 @@ def make_command(task: str) -> Callable[..., None]:
             run(
                 task, inputs, output=output, suffix=suffix if suffix is not None else f"_{task}", ext=ext,
                 overwrite=overwrite, spec=weights or model, device=device, precision=precision, compile=compile,
-                window=window, quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
+                window=window, guide=guide, quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet,
+                shard=shard,
             )
         )
 
@@ -74,7 +77,7 @@ def make_command(task: str) -> Callable[..., None]:
 
 
 def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
-        quality, max_pixels, as_json, quiet, shard, compile=False) -> int:
+        quality, max_pixels, as_json, quiet, shard, compile=False, guide=None) -> int:
     """The body of every image command: plan the outputs, load the model for ``task``, run the batch.
 
     Returns the exit code. ``task`` picks the default model and the size factor the model must have
@@ -92,7 +95,7 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
         jobs = plan_outputs(expand_inputs(inputs), out=output, suffix=suffix, ext=ext, overwrite=overwrite)
         jobs = shard_jobs(jobs, k, n)
         restorer = Restorer.from_pretrained(spec or default_model(task), device=device, precision=precision, window=(win_h, win_w),
-                                               compile=compile)
+                                               compile=compile, guide=guide)
     except GlsgnError as exc:
         fail(str(exc), EXIT_USAGE)
     _check_scale(task, spec or default_model(task), restorer.scale)

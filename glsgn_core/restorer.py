@@ -5,6 +5,11 @@ the whole image. Above it, overlapping windows each run the full hierarchy, the 
 once on the whole image downscaled to a quarter of the working size, every window takes its crop of
 that global view, and windows are blended with feathered weights. Only windows (and the small global
 view) are moved to the device; the image itself stays in host memory in its own dtype.
+
+With ``guide=N`` the model runs once on the photo downscaled to at most N pixels on its long side, and
+the result is carried to full size by a guided filter (``glsgn_core.guided``): for degradations that
+are smooth affine maps of the photo (haze), where the model does best seeing the whole scene at the
+scale it was trained at.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glsgn_core.errors import GlsgnError
+from glsgn_core.guided import affine_fit, apply_affine
 from glsgn_core.image_io import from_float, to_float
 from glsgn_core.windows import Window, run_windowed
 
@@ -123,9 +129,12 @@ class Restorer:
         overlap: int = DEFAULT_OVERLAP,
         channels_last: bool = True,
         compile: bool = False,
+        guide: int | None = None,
     ) -> None:
         """``channels_last``: run the model in channels-last layout (False: contiguous NCHW).
-        ``compile``: run it through ``torch.compile`` (each new input size pays a compilation)."""
+        ``compile``: run it through ``torch.compile`` (each new input size pays a compilation).
+        ``guide``: restore larger images at this long side and carry the result to full size with a
+        guided filter (None or 0: restore at full size)."""
         self.device, notice = resolve_device(device)
         self.notices: list[str] = [notice] if notice else []
         self.dtype = resolve_precision(precision, self.device)
@@ -140,6 +149,11 @@ class Restorer:
         self._forward = torch.compile(self.model) if compile else self.model
         self.window, self.overlap = window, overlap
         self.scale: int = getattr(model, "scale", 1)  # upscalers return scale x larger images
+        if guide and not 64 <= guide <= min(window):
+            raise GlsgnError(f"guide size {guide}: need 64 to {min(window)} px (the working size's short side), or 0 for off")
+        if guide and self.scale != 1:
+            raise GlsgnError("a guide size applies to restoration models, not to upscalers")
+        self.guide = guide or None
         self.metadata: dict = {}
 
     @classmethod
@@ -147,7 +161,11 @@ class Restorer:
         """``spec``: a registry name (e.g. ``glsgn-derain``), a weights file or a URL."""
         from glsgn_core.weights import load_model
 
+        from glsgn_core.weights.registry import get_entry, is_registered
+
         model, metadata = load_model(spec)
+        if kwargs.get("guide") is None and is_registered(spec):
+            kwargs["guide"] = get_entry(spec).guide  # how the published model is meant to run
         restorer = cls(model, **kwargs)
         restorer.metadata = metadata
         return restorer
@@ -171,7 +189,11 @@ class Restorer:
             return from_float(rows.mean(axis=2, keepdims=True) if gray else rows, image.dtype)
 
         work, win = self._working_size(h, w)
-        if h <= work[0] and w <= work[1]:
+        # Guided: downscale by a whole factor to fit the guide size, never below the model's minimum.
+        factor = min(-(-max(h, w) // self.guide), min(h, w) // least) if self.guide else 1
+        if factor > 1:
+            out = self._restore_guided(image, factor, finish)
+        elif h <= work[0] and w <= work[1]:
             out = finish(self._run(_unit(image)))
         else:
             # A model without a global pathway (e.g. an upscaler) runs its windows independently.
@@ -187,6 +209,14 @@ class Restorer:
                 on_window=on_window,
             )
         return out[..., 0] if squeeze else out
+
+    def _restore_guided(self, image: np.ndarray, factor: int, finish: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        small = area_downscale(image, factor)
+        restored = self._run(small)
+        if small.shape[2] == 1:  # the model saw the grey plane three times; fit it against all three
+            small = np.repeat(small, 3, axis=2)
+        a, b = affine_fit(small, restored)
+        return apply_affine(image, a, b, factor, unit=_unit, finish=finish)
 
     def _working_size(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """The working size in the image's orientation, and the window size: the working size rounded

@@ -115,11 +115,26 @@ def test_shards_partition_the_inputs(weights, photos, tmp_path):
         (["--window", "big"], "window"),
         (["--device", "tpu"], "not a device"),
         (["--precision", "int4"], "precision"),
+        (["--guide", "32"], "guide size 32"),
     ],
 )
 def test_exception_usage_errors_exit_2(weights, photos, args, message):
     result = invoke("derain", photos / "a.png", "--weights", weights, *args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_guide_restores_at_the_guide_size_and_keeps_the_full_size(weights, tmp_path):
+    rng = np.random.default_rng(3)
+    src = tmp_path / "wide.png"
+    Image.fromarray(rng.integers(0, 256, (128, 384, 3), dtype=np.uint8)).save(src)
+    outs = {}
+    for guide in ("0", "128"):
+        outs[guide] = tmp_path / f"out-{guide}.png"
+        result = invoke("dehaze", src, "-o", outs[guide], "--weights", weights, "--device", "cpu", "--guide", guide, "--quiet")
+        assert result.exit_code == 0, result.output
+    full, guided = (read_image(outs[g]).pixels for g in ("0", "128"))
+    assert full.shape == guided.shape == (128, 384, 3)
+    assert np.abs(full.astype(int) - guided.astype(int)).mean() > 1  # another path: the model ran on a 192x64 downscale (not below its 64-px minimum)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")

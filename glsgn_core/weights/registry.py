@@ -33,6 +33,7 @@ class WeightsEntry:
     description: str = ""
     arch: str = "glsgn"
     url: str = ""  # full URL when the file is not at DEFAULT_BASE_URL
+    guide: int = 0  # restore at this long side and carry the result to full size (Restorer's guide); 0: full size
 
     def download_url(self) -> str:
         """``GLSGN_WEIGHTS_URL`` + file when set, else the row's own URL, else the default base."""
@@ -54,7 +55,8 @@ REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v1.safetensors",
         sha256="682c9c4928706d9beea93992fa570fba93fb6fa36ac44fdaf2ce9baaf55c059b", size=7_053_296,
-        description="GLSGN-lite, synthetic haze; bundled (docs/MODELS.md)",
+        description="GLSGN-lite, synthetic haze; runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
+        guide=640,  # chosen on training photos with fresh haze (scripts/tune_guide.py), not on held-out ones
     ),
     WeightsEntry(
         "glanet-x2", "sr2", "glanet-tiny", "glanet-x2-tiny-v1.safetensors",
