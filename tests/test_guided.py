@@ -153,17 +153,23 @@ def test_guided_matches_full_size_for_an_affine_degradation(dtype):
     assert psnr(guided, clean) > psnr(hazy, clean) + 15
 
 
+class Spy(AffineDehazer):
+    """Records the size of every input the model sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int]] = []
+
+    def forward(self, x):
+        self.seen.append(tuple(x.shape[-2:]))
+        return super().forward(x)
+
+
 def test_guided_runs_the_model_once_at_the_guide_size():
-    seen = []
-
-    class Spy(AffineDehazer):
-        def forward(self, x):
-            seen.append(tuple(x.shape[-2:]))
-            return super().forward(x)
-
     image = (_texture(300, 1000) * 255).astype(np.uint8)
-    Restorer(Spy(), device="cpu", precision="fp32", guide=256).restore(image)
-    assert seen == [(75, 250)]  # a whole factor of 4: 1000 / 4 = 250 <= 256
+    spy = Spy()
+    Restorer(spy, device="cpu", precision="fp32", guide=256).restore(image)
+    assert spy.seen == [(75, 250)]  # a whole factor of 4: 1000 / 4 = 250 <= 256
 
 
 def test_guided_keeps_grey_images_grey():
@@ -173,17 +179,11 @@ def test_guided_keeps_grey_images_grey():
 
 
 def test_guided_small_images_and_thin_panoramas_run_at_full_size():
-    seen = []
-
-    class Spy(AffineDehazer):
-        def forward(self, x):
-            seen.append(tuple(x.shape[-2:]))
-            return super().forward(x)
-
-    restorer = Restorer(Spy(), device="cpu", precision="fp32", guide=256)
+    spy = Spy()
+    restorer = Restorer(spy, device="cpu", precision="fp32", guide=256)
     restorer.restore(np.zeros((100, 200, 3), np.uint8))  # already within the guide size
     restorer.restore(np.zeros((100, 2000, 3), np.uint8))  # a factor of 8 would go below 64 px: 100 // 64 = 1
-    assert seen == [(100, 200), (100, 2000)]
+    assert spy.seen == [(100, 200), (100, 2000)]
 
 
 def test_guide_exceptions(tiny_overrides):
