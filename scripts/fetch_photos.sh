@@ -9,6 +9,9 @@
 # Then splits them deterministically into DEST/train/ and DEST/heldout/ (copies), and
 # writes the split to DEST/SPLIT.txt. Held-out photos are at least 1920x1080 and are
 # chosen by a hash of their stable name, so the split never depends on listing order.
+# Also copies illustrations from the same packages to DEST/illustrations/ (GUIDE.md: "may add
+# variety"), and makes DEST/train-plus/ = train/ + illustrations/ for the dereflection model,
+# whose reflections are other pictures of its training folder.
 # Other wallpaper packages are reserved for independent evaluation: never add them here.
 set -euo pipefail
 
@@ -22,6 +25,9 @@ n_heldout=${GLSGN_N_HELDOUT:-5}
 plasma_photos=(BytheWater ColdRipple ColorfulCups DarkestHour EveningGlow FallenLeaf Grey Kite
                OneStandsOut Path summer_1am)
 lomiri_photos=(Infinite-Sea_by_Aury88 Kleiber_by_Lukas_Baubkus)
+plasma_illustrations=(Altai Autumn Canopee Cascade Cluster Elarun Flow FlyingKonqui Honeywave IceCold Kay
+                      Kokkini MilkyWay Opal PastelHills Patak SafeLanding Shell Volna)
+other_illustrations=(mate/abstract/Elephants.jpg Fossa_by_Jasper_Roks.jpg Painting-Colors_by__herobrine7gamer.jpg)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -39,11 +45,11 @@ trap 'rm -rf "$work"' EXIT
 src=$work/root/usr/share
 
 mkdir -p "$dest/photos"
-copy() {  # copy SRC NAME: byte-for-byte, atomically, into DEST/photos
-    local tmp
-    tmp=$(mktemp "$dest/photos/.tmp.XXXXXX")
+copy() {  # copy SRC NAME [FOLDER]: byte-for-byte, atomically, into DEST/FOLDER (default photos)
+    local tmp folder=${3:-photos}
+    tmp=$(mktemp "$dest/$folder/.tmp.XXXXXX")
     cp -L "$1" "$tmp"
-    mv -f "$tmp" "$dest/photos/$2"
+    mv -f "$tmp" "$dest/$folder/$2"
 }
 for name in "${plasma_photos[@]}"; do
     # Every size variant in a plasma wallpaper is a link to the one full-size file.
@@ -55,6 +61,16 @@ for f in "$src"/backgrounds/mate/nature/*.jpg; do
 done
 for name in "${lomiri_photos[@]}"; do
     copy "$src/backgrounds/$name.jpg" "lomiri-${name%%_by_*}.jpg"
+done
+mkdir -p "$dest/illustrations"
+for name in "${plasma_illustrations[@]}"; do
+    full=$(ls -S "$src/wallpapers/$name/contents/images/"* | head -n1)
+    copy "$full" "plasma-$name.${full##*.}" illustrations
+done
+for path in "${other_illustrations[@]}"; do
+    name=$(basename "$path")
+    base=${name%.*}
+    copy "$src/backgrounds/$path" "other-${base%%_by_*}.${name##*.}" illustrations
 done
 
 # Deterministic split: python3 from the standard library only (JPEG size from the SOF marker).
@@ -93,5 +109,11 @@ for split in ("train", "heldout"):
 tmp = dest / ".SPLIT.txt.tmp"
 tmp.write_text("\n".join(lines) + "\n")
 os.replace(tmp, dest / "SPLIT.txt")
+plus = dest / "train-plus"
+if plus.exists():
+    shutil.rmtree(plus)
+plus.mkdir()
+for p in [*sorted((dest / "train").iterdir()), *sorted((dest / "illustrations").iterdir())]:
+    shutil.copy2(p, plus / p.name)
 print(f"{len(photos)} photos: {len(photos) - len(heldout)} train, {len(heldout)} held-out -> {dest}")
 PY
