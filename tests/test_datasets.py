@@ -141,6 +141,18 @@ def test_determinism_seed_index_epoch(clean):
     torch.testing.assert_close(ds[1]["input"], a, atol=0, rtol=0)
 
 
+def test_reflected_gain_sets_how_much_a_reflection_adds(clean, monkeypatch):
+    import glsgn_core.data.datasets as datasets
+
+    def added(gain: float) -> float:
+        monkeypatch.setattr(datasets, "REFLECTED_GAIN", (gain, gain))
+        ds = SyntheticPairs(clean, "dereflect", crop=(32, 24), length=12, seed=5)
+        return float(np.mean([(it["input"] - it["target"]).mean() for it in (ds[i] for i in range(12))]))
+
+    # Same draws otherwise: a reflected picture at a quarter of its brightness adds much less.
+    assert added(0.25) < 0.5 * added(1.0)
+
+
 def test_roundtrip_dataloader_workers_match_direct_indexing(clean):
     ds = SyntheticPairs(clean, "derain", crop=(32, 24), length=4, seed=7)
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
