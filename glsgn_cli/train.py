@@ -18,7 +18,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints/, metrics.jsonl. Must be new or empty unless --resume.")],
     task: Annotated[Optional[str], typer.Option(help="derain | dehaze | dereflect | sr2 | sr4 (super-resolution: clean photos, bicubic-downscaled inputs).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Training data: a paired folder (input/, target/) or clean photos.")] = None,
-    val: Annotated[Optional[Path], typer.Option(help="Paired folder for validation PSNR/SSIM and best.pt.")] = None,
+    val: Annotated[Optional[Path], typer.Option(help="Paired folder for validation PSNR/SSIM and best.pt, scored on whole images (keep them small, e.g. `glsgn synth --crop 512x512`).")] = None,
     config: Annotated[Optional[str], typer.Option("--config", help="Model configuration (see glsgn info --list). Default: glsgn-lite, glanet-lite for sr2/sr4.")] = None,
     model_config: Annotated[Optional[str], typer.Option(help='JSON object overriding config fields, e.g. \'{"widths": [4, 8, 16, 32, 64]}\'.')] = None,
     init_from: Annotated[Optional[str], typer.Option("--from", help="Fine-tune from pretrained weights: a registry name or a file.")] = None,
@@ -124,7 +124,8 @@ def _datasets(cfg):
     from glsgn_core.data import make_dataset
 
     train_set = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade)
-    val_set = make_dataset(cfg.val, cfg.task, crop=cfg.crop, augment=False, seed=cfg.seed) if cfg.val else None
+    # Whole images: scores that do not depend on --seed or --crop, so runs can be compared.
+    val_set = make_dataset(cfg.val, cfg.task, crop=None, augment=False, seed=cfg.seed) if cfg.val else None
     return train_set, val_set
 
 

@@ -49,6 +49,22 @@ def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def test_validation_scores_whole_images_whatever_the_seed_and_crop(pairs, tmp_path) -> None:
+    # Reference: PSNR of each whole input against its target, averaged over the pairs (numpy).
+    def psnr(a, b):
+        return 10 * np.log10(1 / np.mean((a.astype(np.float64) / 255 - b.astype(np.float64) / 255) ** 2))
+
+    names = sorted(p.name for p in (pairs / "input").iterdir())
+    want = np.mean([psnr(np.asarray(Image.open(pairs / "input" / n)), np.asarray(Image.open(pairs / "target" / n))) for n in names])
+    for seed, crop in (("0", "64x64"), ("1", "80x64")):
+        run = tmp_path / f"run-{seed}"
+        r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--val", str(pairs), "--steps", "1",
+                  "--adversarial-weight", "0", *NO_VGG, *TINY, "--seed", seed, "--crop", crop)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        start = next(x for x in records(run) if x["step"] == 0)
+        assert start["val_input_psnr"] == pytest.approx(want, abs=1e-3)
+
+
 @pytest.mark.slow
 def test_smoke_loss_falls_in_40_steps(pairs, tmp_path) -> None:
     run = tmp_path / "run"
