@@ -194,7 +194,10 @@ KINDS = {"conv": conv, "restore": restore, "precision": precision}
 
 
 def main() -> None:
+    from glsgn_core.runtime import keep_freed_memory
+
     spec = json.loads(sys.argv[1])
+    keep_freed_memory()  # as the command line does (docs/BENCHMARKS.md, "The allocator")
     torch.set_num_threads(int(spec.get("threads", torch.get_num_threads())))
     print(json.dumps(KINDS[spec["kind"]](spec)), flush=True)
 
