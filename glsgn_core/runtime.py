@@ -4,8 +4,9 @@ glibc's malloc gives freed memory back to the system as soon as the top of its h
 the next large tensor faults every page in again. A restoration allocates and frees blocks of
 tens to hundreds of MB per layer, so on Linux most of the time went to the kernel: upscaling a
 1280x800 photo x2 took 24.9 s wall, 22.5 s of it system time; with 1 GB kept it takes 10.7 s
-(0.5 s system), and glsgn-derain on 3840x2400 goes from 4.5 to 2.6 s, at the same peak memory
-(2 threads, benchmark in the session-3 notes). 256 MB did not help; 512 MB halved the system time.
+(0.5 s system), and glsgn-derain on 3840x2400 (in windows) goes from 4.5 to 2.6 s, at the same
+peak memory (2 threads; docs/BENCHMARKS.md). 256 MB did not help; 512 MB halved the system time.
+Blocks above glibc's mmap ceiling (32 MB) are not affected: whole-image 4K runs gain nothing.
 """
 
 from __future__ import annotations

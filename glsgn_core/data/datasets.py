@@ -343,10 +343,10 @@ class SyntheticPairs(_Reproducible):
         """A pool for :func:`degrade`: a random region around ``size`` of another photo, as float,
         darkened by a random gain (log-uniform in ``REFLECTED_GAIN``).
 
-        The gain is why: a reflected scene is often much darker than the one behind the glass, and
-        without it every training reflection adds a sizeable mean to the photo. A model trained so
-        learns to subtract that mean from any photo, and lost 10 dB on a weakly reflected held-out
-        photo; with weak reflections common, the mean it removes must follow the visible reflection.
+        Why: a reflected scene is often much darker than the one behind the glass, and without the
+        gain every training reflection adds a sizeable mean to the photo. A model trained so learns
+        to subtract that mean from any photo: it lost 10 dB on a weakly reflected held-out photo
+        (5 dB once trained with the gain and the extra pictures of data/train-plus; docs/MODELS.md).
         """
 
         def draw(rng: np.random.Generator) -> np.ndarray:
