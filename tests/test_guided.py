@@ -186,7 +186,7 @@ def test_guided_small_images_and_thin_panoramas_run_at_full_size():
     assert spy.seen == [(100, 200), (100, 2000)]
 
 
-def test_guide_exceptions(tiny_overrides):
+def test_guide_exceptions():
     with pytest.raises(GlsgnError, match="guide size 32"):
         Restorer(AffineDehazer(), device="cpu", guide=32)
     with pytest.raises(GlsgnError, match="guide size 4000"):
