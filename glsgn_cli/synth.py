@@ -56,6 +56,10 @@ def synth(
     crop: Annotated[
         Optional[str], typer.Option("--crop", help="Random crop WIDTHxHEIGHT (default: whole photos).")
     ] = None,
+    max_side: Annotated[
+        Optional[int],
+        typer.Option("--max-side", min=64, help="Shrink each photo (whole-factor area average) to at most this long side first."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace pairs that already exist in OUT.")] = False,
 ) -> None:
     """Write degraded/clean pairs (8-bit PNG) for training or fixed validation sets.
@@ -74,6 +78,7 @@ def synth(
         fit_crop,
         list_images,
         read_image,
+        shrink_to,
         to_float,
     )
     from glsgn_core.data.degrade import degrade
@@ -95,7 +100,7 @@ def synth(
         fail(f"{existing[0]}: already exists ({len(existing)} files would be replaced); use --overwrite or a new --out")
 
     def load(k: int) -> "np.ndarray":
-        return fit_crop(read_image(photos[k]), size)
+        return fit_crop(shrink_to(read_image(photos[k]), max_side), size)
 
     failed = 0
     with Progress(console=err_console, transient=True) as progress:

@@ -38,6 +38,7 @@ def train(
     final_weight: Annotated[float, typer.Option(help="beta1 = beta2: weight of the synthesised output.")] = 0.5,
     vgg_weights: Annotated[Optional[Path], typer.Option(help="VGG-19 ImageNet weights (torchvision vgg19-dcbb9e9d.pth or safetensors).")] = None,
     sr_degrade: Annotated[bool, typer.Option("--sr-degrade", help="sr2/sr4 from clean photos: mild blur, noise and JPEG on the bicubic inputs (validation stays plain bicubic).")] = False,
+    max_side: Annotated[Optional[int], typer.Option(help="Clean photos only: shrink each photo (whole-factor area average) to this long side before cropping and degrading, for models run with --guide of the same size.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
@@ -69,7 +70,7 @@ def train(
                 batch=batch, crop=size_option(crop, "--crop", minimum=64), lr=lr if lr is not None else (1e-4 if sr else 2e-4), warmup=warmup,
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
-                vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, seed=seed, workers=workers, device=device,
+                vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, seed=seed, workers=workers, device=device,
                 log_every=log_every, save_every=save_every, val_every=val_every,
             )  # fmt: skip
         _run(cfg, resume)
@@ -126,7 +127,9 @@ def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
 def _datasets(cfg):
     from glsgn_core.data import make_dataset
 
-    train_set = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade)
+    train_set = make_dataset(
+        cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade, max_side=cfg.max_side
+    )
     # Whole images: scores that do not depend on --seed or --crop, so runs can be compared.
     val_set = make_dataset(cfg.val, cfg.task, crop=None, augment=False, seed=cfg.seed) if cfg.val else None
     return train_set, val_set

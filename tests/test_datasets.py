@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from photo_fixtures import photo
 
-from glsgn_core.data.datasets import PairedFolder, SyntheticPairs, make_dataset, read_image, to_float
+from glsgn_core.data.datasets import PairedFolder, SyntheticPairs, make_dataset, read_image, shrink_to, to_float
 from glsgn_core.errors import GlsgnError
 
 
@@ -88,6 +88,27 @@ def test_shapes_photo_smaller_than_crop_is_scaled_up(clean):
     assert all(ds[i]["target"].shape == (3, 48, 64) for i in range(6))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_shrink_to_averages_whole_factor_blocks(dtype):
+    img = photo(3, (96, 60)).astype(dtype) * (257 if dtype == np.uint16 else 1)
+    small = shrink_to(img, 40)  # factor ceil(96 / 40) = 3
+    assert small.dtype == dtype and small.shape == (20, 32, 3)
+    blocks = img.astype(np.float64).reshape(20, 3, 32, 3, 3).mean(axis=(1, 3))
+    assert np.abs(small - blocks).max() <= 0.5 + 1e-6  # rounded to the nearest level
+    assert shrink_to(img, 96) is img and shrink_to(img, None) is img
+    # a side that the factor does not divide is completed by repeating the edge
+    assert shrink_to(img[:, :95], 40).shape == (20, 32, 3)
+
+
+def test_max_side_shrinks_photos_before_cropping_and_degrading(clean):
+    whole = SyntheticPairs(clean, "dereflect", crop=None, augment=False, max_side=40, seed=2)
+    target = whole[0]["target"].numpy().transpose(1, 2, 0)
+    np.testing.assert_allclose(target, to_float(shrink_to(photo(0, (80, 60)), 40)), atol=1e-6)
+    assert whole[0]["input"].shape == (3, 30, 40)
+    cropped = SyntheticPairs(clean, "dereflect", crop=(32, 24), max_side=40, length=6)
+    assert all(cropped[i]["target"].shape == (3, 24, 32) for i in range(6))
+
+
 def test_augment_keeps_pairs_aligned(paired):
     ds = PairedFolder(paired, crop=(40, 24), augment=True, length=24)
     for epoch in range(2):
@@ -151,6 +172,24 @@ def test_reflected_gain_sets_how_much_a_reflection_adds(clean, monkeypatch):
 
     # Same draws otherwise: a reflected picture at a quarter of its brightness adds much less.
     assert added(0.25) < 0.5 * added(1.0)
+
+
+def test_no_reflection_share_gives_clean_pairs(clean, monkeypatch):
+    import glsgn_core.data.datasets as datasets
+
+    def plain(share: float) -> list[bool]:
+        """Per item: is the input the target times one transmission factor (no reflection)?"""
+        monkeypatch.setattr(datasets, "NO_REFLECTION", share)
+        ds = SyntheticPairs(clean, "dereflect", crop=(32, 24), length=12, seed=4)
+        found = []
+        for it in (ds[i] for i in range(12)):
+            x, y = it["input"], it["target"]
+            g = float((x * y).sum() / (y * y).sum())
+            found.append(0.88 - 1e-4 <= g <= 1.0 + 1e-4 and torch.allclose(x, g * y, atol=1e-4))
+        return found
+
+    assert all(plain(1.0))
+    assert not any(plain(0.0))
 
 
 def test_roundtrip_dataloader_workers_match_direct_indexing(clean):

@@ -18,6 +18,7 @@ from glsgn_core.image_io import read_image
 from glsgn_core.models import create_model
 from glsgn_core.weights import save_weights
 from conftest import TINY
+from weights_fixtures import entry_for, tiny_bytes, use_registry, weights_env  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +146,9 @@ def test_exception_cuda_requested_without_cuda(weights, photos):
     assert result.exit_code == 0 and "running on the CPU" in result.stderr
 
 
-def test_exception_missing_model_says_how_to_get_it(photos, tmp_path, monkeypatch):
-    monkeypatch.setenv("GLSGN_HOME", str(tmp_path / "home"))
+def test_exception_missing_model_says_how_to_get_it(photos, weights_env, tiny_bytes, monkeypatch):
+    # registered, but neither cached nor bundled, and downloads are off
+    use_registry(monkeypatch, entry_for("glsgn-dereflect", tiny_bytes["derain"], task="dereflect"))
     monkeypatch.setenv("GLSGN_OFFLINE", "1")
     result = invoke("dereflect", photos / "a.png", "--model", "glsgn-dereflect")
     assert result.exit_code == 2

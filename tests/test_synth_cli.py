@@ -53,6 +53,25 @@ def test_roundtrip_writes_whole_photo_pairs(clean, tmp_path):
     assert len(PairedFolder(out, crop=None)) == 3
 
 
+def test_max_side_writes_shrunk_pairs(clean, tmp_path):
+    from glsgn_core.data.datasets import shrink_to
+
+    out = tmp_path / "pairs"
+    result = glsgn("--task", "dereflect", "--clean", clean, "-o", out, "--max-side", "64", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    # one.png (64x48) already fits; two.png (56x40) too; nothing is enlarged
+    np.testing.assert_array_equal(_pixels(out / "target" / "one.png"), photo(0, (64, 48)))
+    big = tmp_path / "big"
+    big.mkdir()
+    Image.fromarray(photo(0, (256, 192))).save(big / "one.png")
+    Image.fromarray(photo(1, (200, 130))).save(big / "two.png")
+    out = tmp_path / "shrunk"
+    result = glsgn("--task", "dereflect", "--clean", big, "-o", out, "--max-side", "64")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(_pixels(out / "target" / "one.png"), shrink_to(photo(0, (256, 192)), 64))
+    assert _pixels(out / "input" / "two.png").shape == (33, 50, 3)  # factor 4, edge rows completed
+
+
 def test_determinism_same_seed_same_bytes(clean, tmp_path):
     runs = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):

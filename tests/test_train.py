@@ -155,6 +155,21 @@ def test_exception_resume_without_checkpoint_and_fixed_recipe(pairs, tmp_path) -
     assert r.returncode == 2 and "--lr cannot be given when resuming" in r.stderr and "--until" in r.stderr
 
 
+def test_max_side_is_part_of_the_recipe(tmp_path) -> None:
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)).save(clean / f"c{i}.png")
+    run = tmp_path / "run"
+    common = ["--task", "dereflect", "--data", str(clean), "--steps", "1", "--adversarial-weight", "0", *NO_VGG, *TINY]
+    r = glsgn("train", "--out", str(run), *common, "--max-side", "32")
+    assert r.returncode == 2 and "--max-side 32: need at least 64 px" in r.stderr and not run.exists()
+    r = glsgn("train", "--out", str(run), *common, "--max-side", "100")
+    assert r.returncode == 0, r.stderr
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["recipe"]["max_side"] == 100
+
+
 def test_exception_perceptual_loss_without_vgg_weights(pairs, tmp_path) -> None:
     r = glsgn("train", "--out", str(tmp_path / "run"), "--task", "dehaze", "--data", str(pairs), "--steps", "1",
               *TINY, env={"TORCH_HOME": str(tmp_path / "torch-home")})  # fmt: skip

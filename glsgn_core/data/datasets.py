@@ -82,6 +82,24 @@ def fit_crop(arr: np.ndarray, crop: tuple[int, int] | None) -> np.ndarray:
     return np.stack([np.asarray(p) for p in planes], axis=-1).clip(0, 65535).round().astype(np.uint16)
 
 
+def shrink_to(arr: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Average whole-factor blocks so the long side is at most ``max_side``, keeping the sample type.
+
+    The same shrink :class:`~glsgn_core.restorer.Restorer` applies with ``guide=max_side``, so a
+    model trained on shrunk photos sees at run time the scale it was trained at.
+    """
+    from glsgn_core.restorer import area_downscale  # torch-heavy module; datasets stay importable alone
+
+    factor = -(-max(arr.shape[:2]) // max_side) if max_side else 1
+    if factor <= 1:
+        return arr
+    small = area_downscale(arr, factor)
+    if arr.dtype.kind == "f":
+        return small
+    top = np.iinfo(arr.dtype).max
+    return (small * top + 0.5).astype(arr.dtype)
+
+
 def pil_resize(arr: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
     """Float HWC image -> (width, height) ``size`` with a PIL filter, per channel in float, clipped to [0, 1]."""
     planes = [
@@ -289,7 +307,11 @@ def match_pairs(root: Path) -> list[tuple[str, Path, Path]]:
     return [(name, inputs[name], targets[name]) for name in sorted(inputs)]
 
 
-REFLECTED_GAIN = (0.25, 1.0)  # brightness of the reflected scene (training data for dereflect)
+# Dereflect training data (see SyntheticPairs._reflection_source): the reflected picture's brightness
+# gain, log-uniform in this range ((1, 1): as bright as the photo, like `glsgn synth` pairs), and the
+# share of pairs without a reflection.
+REFLECTED_GAIN = (1.0, 1.0)
+NO_REFLECTION = 0.2
 
 
 class SyntheticPairs(_Reproducible):
@@ -307,6 +329,8 @@ class SyntheticPairs(_Reproducible):
         crop, augment, seed, length, cache_mb: as in :class:`PairedFolder`; ``length`` defaults
             to the number of photos.
         lr_degrade: SR only: add :func:`mild_lr_degradation` to the bicubic input.
+        max_side: shrink each photo first (:func:`shrink_to`) so its long side is at most this: for
+            models meant to run on shrunk photos (``Restorer(guide=...)``).
     """
 
     def __init__(
@@ -320,13 +344,14 @@ class SyntheticPairs(_Reproducible):
         length: int | None = None,
         cache_mb: int = 512,
         lr_degrade: bool = False,
+        max_side: int | None = None,
     ) -> None:
         if task not in TASKS and task not in SR_SCALES:
             raise ValueError(f"unknown task {task!r}: expected one of {', '.join((*TASKS, *SR_SCALES))}")
         _check_sr_crop(crop, SR_SCALES.get(task, 1))
         self.clean_dir, self.task = Path(clean_dir), task
         self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
-        self.lr_degrade = lr_degrade
+        self.lr_degrade, self.max_side = lr_degrade, max_side
         self.photos = list_images(self.clean_dir)
         if not self.photos:
             raise GlsgnError(f"{self.clean_dir}: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
@@ -336,20 +361,24 @@ class SyntheticPairs(_Reproducible):
         return self.length if self.length is not None else len(self.photos)
 
     def photo(self, k: int) -> np.ndarray:
-        """Decoded photo ``k`` (integer HWC, scaled up if smaller than the crop), from the cache."""
-        return self._cache.get(k, lambda: fit_crop(read_image(self.photos[k]), self.crop))
+        """Decoded photo ``k`` (integer HWC, shrunk to ``max_side``, scaled up if smaller than the crop), from the cache."""
+        return self._cache.get(k, lambda: fit_crop(shrink_to(read_image(self.photos[k]), self.max_side), self.crop))
 
     def _reflection_source(self, k: int, size: tuple[int, int]) -> Any:
-        """A pool for :func:`degrade`: a random region around ``size`` of another photo, as float,
-        darkened by a random gain (log-uniform in ``REFLECTED_GAIN``).
+        """A pool for :func:`degrade`: a random region around ``size`` of another photo, as float, scaled
+        by a gain (log-uniform in ``REFLECTED_GAIN``); for a share ``NO_REFLECTION`` of pairs, black
+        (no reflection at all).
 
-        Why: a reflected scene is often much darker than the one behind the glass, and without the
-        gain every training reflection adds a sizeable mean to the photo. A model trained so learns
-        to subtract that mean from any photo: it lost 10 dB on a weakly reflected held-out photo
-        (5 dB once trained with the gain and the extra pictures of data/train-plus; docs/MODELS.md).
+        Why pairs without a reflection: how much a reflection adds to the photo's mean can hardly be
+        told from the photo (a ridge fit on global statistics of 600 synthetic pairs barely beat a
+        constant), so a model learns to subtract a typical amount from every photo. Trained at 640 px
+        on reflections alone, it turned clean photos into 23.5 dB copies of themselves; with a fifth of
+        the pairs clean, 28.8 dB, for a small loss on reflected ones (docs/MODELS.md, dereflect).
         """
 
         def draw(rng: np.random.Generator) -> np.ndarray:
+            if NO_REFLECTION and rng.random() < NO_REFLECTION:
+                return np.zeros((*size, 3), np.float32)
             others = [j for j in range(len(self.photos)) if j != k] or [k]
             img = self.photo(others[int(rng.integers(len(others)))])
             h, w = min(img.shape[0], 2 * size[0]), min(img.shape[1], 2 * size[1])
@@ -381,14 +410,16 @@ class SyntheticPairs(_Reproducible):
         return {"input": to_tensor(degraded), "target": to_tensor(clean), "name": name}
 
 
-def make_dataset(path: str | Path, task: str, *, lr_degrade: bool = False, **kwargs: Any) -> PairedFolder | SyntheticPairs:
+def make_dataset(
+    path: str | Path, task: str, *, lr_degrade: bool = False, max_side: int | None = None, **kwargs: Any
+) -> PairedFolder | SyntheticPairs:
     """A folder with ``input/`` and ``target/`` -> :class:`PairedFolder` (``task`` gives only the
-    SR scale; ``lr_degrade`` does not apply: pairs carry their own degradation). Any other folder is
-    taken as clean photos -> :class:`SyntheticPairs`.
+    SR scale; ``lr_degrade`` and ``max_side`` do not apply: pairs are used as written). Any other
+    folder is taken as clean photos -> :class:`SyntheticPairs`.
     """
     path = Path(path)
     if not path.is_dir():
         raise GlsgnError(f"{path}: no such folder; give a folder of clean photos or one with input/ and target/")
     if (path / "input").is_dir() and (path / "target").is_dir():
         return PairedFolder(path, scale=SR_SCALES.get(task, 1), **kwargs)
-    return SyntheticPairs(path, task, lr_degrade=lr_degrade, **kwargs)
+    return SyntheticPairs(path, task, lr_degrade=lr_degrade, max_side=max_side, **kwargs)

@@ -74,6 +74,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     vgg_weights: str | None = None
     sr_degrade: bool = False  # SR from clean photos: mild blur/noise/JPEG on the bicubic input
+    max_side: int | None = None  # clean photos shrunk to this long side (for models run with a guide size)
     seed: int = 0
     # Operational settings: may differ between a run and its resumption.
     workers: int = 2
@@ -93,6 +94,8 @@ class TrainConfig:
         if isinstance(self.loss, dict):
             self.loss = LossWeights(**self.loss)
         self.crop = tuple(self.crop)
+        if self.max_side is not None and self.max_side < 64:
+            raise GlsgnError(f"--max-side {self.max_side}: need at least 64 px")
         if self.sr_degrade and self.task not in SR_SCALES:
             raise GlsgnError(f"--sr-degrade applies to sr2 and sr4, not {self.task}")
         if self.task in SR_SCALES and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
