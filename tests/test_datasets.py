@@ -214,6 +214,8 @@ def test_make_dataset_picks_the_kind(paired, clean):
     assert isinstance(make_dataset(clean, "derain", crop=(32, 24)), SyntheticPairs)
     with pytest.raises(GlsgnError, match="no such folder"):
         make_dataset(clean / "missing", "derain")
+    with pytest.raises(GlsgnError, match="--max-side applies to folders of clean photos"):
+        make_dataset(paired, "derain", max_side=64)
 
 
 def test_exception_synthetic_empty_folder_and_bad_task(tmp_path, clean):

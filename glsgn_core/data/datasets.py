@@ -414,12 +414,15 @@ def make_dataset(
     path: str | Path, task: str, *, lr_degrade: bool = False, max_side: int | None = None, **kwargs: Any
 ) -> PairedFolder | SyntheticPairs:
     """A folder with ``input/`` and ``target/`` -> :class:`PairedFolder` (``task`` gives only the
-    SR scale; ``lr_degrade`` and ``max_side`` do not apply: pairs are used as written). Any other
-    folder is taken as clean photos -> :class:`SyntheticPairs`.
+    SR scale; ``lr_degrade`` does not apply: pairs carry their own degradation; ``max_side`` is
+    refused: pairs are used as written). Any other folder is taken as clean photos ->
+    :class:`SyntheticPairs`.
     """
     path = Path(path)
     if not path.is_dir():
         raise GlsgnError(f"{path}: no such folder; give a folder of clean photos or one with input/ and target/")
     if (path / "input").is_dir() and (path / "target").is_dir():
+        if max_side:
+            raise GlsgnError(f"{path}: a paired folder is used as written; --max-side applies to folders of clean photos")
         return PairedFolder(path, scale=SR_SCALES.get(task, 1), **kwargs)
     return SyntheticPairs(path, task, lr_degrade=lr_degrade, max_side=max_side, **kwargs)
