@@ -160,7 +160,6 @@ class Restorer:
     def from_pretrained(cls, spec: str, **kwargs) -> Restorer:
         """``spec``: a registry name (e.g. ``glsgn-derain``), a weights file or a URL."""
         from glsgn_core.weights import load_model
-
         from glsgn_core.weights.registry import get_entry, is_registered
 
         model, metadata = load_model(spec)

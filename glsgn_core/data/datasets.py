@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from glsgn_core import image_io
 from glsgn_core.data.degrade import TASKS, degrade
 from glsgn_core.errors import GlsgnError
+from glsgn_core.restorer import area_downscale
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 SR_SCALES = {"sr2": 2, "sr4": 4}  # super-resolution tasks and their factors
@@ -88,8 +89,6 @@ def shrink_to(arr: np.ndarray, max_side: int | None) -> np.ndarray:
     The same shrink :class:`~glsgn_core.restorer.Restorer` applies with ``guide=max_side``, so a
     model trained on shrunk photos sees at run time the scale it was trained at.
     """
-    from glsgn_core.restorer import area_downscale  # torch-heavy module; datasets stay importable alone
-
     factor = -(-max(arr.shape[:2]) // max_side) if max_side else 1
     if factor <= 1:
         return arr
