@@ -232,27 +232,54 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+class _EpochItems(torch.utils.data.Dataset):
+    """``items[(epoch, index)]`` is item ``index`` of ``epoch``: one loader, and so one set of worker
+    processes keeping their decoded photos, serves every epoch. (A loader per epoch started fresh
+    workers that decoded every photo again; with a few photos per epoch that was most of a step.)"""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+class _EpochKeys(torch.utils.data.Sampler):
+    """Endless ``(epoch, index)`` keys for one process, from step ``start_step`` on.
+
+    Each epoch's shard holds whole batches, so no batch straddles two epochs.
+    """
+
+    def __init__(self, n: int, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> None:
+        self.n, self.cfg, self.dinfo, self.start_step = n, cfg, dinfo, start_step
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        per_round = self.dinfo.world * self.cfg.batch
+        epoch, skip = divmod(self.start_step, math.ceil(self.n / per_round))
+        while True:
+            shard = epoch_order(self.n, epoch, self.cfg.seed, per_round)[self.dinfo.rank :: self.dinfo.world]
+            yield from ((epoch, i) for i in shard[skip * self.cfg.batch :])
+            epoch, skip = epoch + 1, 0
+
+
 def batches(dataset, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> Iterator[dict[str, Any]]:
     """Endless batches for this process, starting exactly where step ``start_step`` would be."""
-    per_round = dinfo.world * cfg.batch
-    steps_per_epoch = math.ceil(len(dataset) / per_round)
-    epoch, skip = divmod(start_step, steps_per_epoch)
-    while True:
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        shard = epoch_order(len(dataset), epoch, cfg.seed, per_round)[dinfo.rank :: dinfo.world]
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=cfg.batch,
-            sampler=shard[skip * cfg.batch :],
-            drop_last=True,
-            num_workers=cfg.workers,
-            worker_init_fn=_seed_worker,
-            generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch),
-            pin_memory=dinfo.device.type == "cuda",
-        )
-        yield from loader
-        epoch, skip = epoch + 1, 0
+    loader = torch.utils.data.DataLoader(
+        _EpochItems(dataset),
+        batch_size=cfg.batch,
+        sampler=_EpochKeys(len(dataset), cfg, dinfo, start_step),
+        num_workers=cfg.workers,
+        worker_init_fn=_seed_worker,
+        generator=torch.Generator().manual_seed(cfg.seed * 7919 + start_step),
+        pin_memory=dinfo.device.type == "cuda",
+    )
+    yield from loader
 
 
 def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
