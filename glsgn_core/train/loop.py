@@ -276,7 +276,7 @@ def batches(dataset, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> Iter
         sampler=_EpochKeys(len(dataset), cfg, dinfo, start_step),
         num_workers=cfg.workers,
         worker_init_fn=_seed_worker,
-        generator=torch.Generator().manual_seed(cfg.seed * 7919 + start_step),
+        generator=torch.Generator().manual_seed(cfg.seed),  # worker seeds; the data depends on (seed, epoch, index) only
         pin_memory=dinfo.device.type == "cuda",
     )
     yield from loader
