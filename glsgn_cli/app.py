@@ -18,7 +18,6 @@ app = typer.Typer(
 )
 
 
-
 def _version(value: bool) -> None:
     if value:
         from glsgn_core import __version__
@@ -34,6 +33,11 @@ def _root(
     ] = False,
 ) -> None:
     """Restore ultra-high-resolution photos: remove rain, haze and reflections, or upscale."""
+    from glsgn_core.runtime import keep_freed_memory  # ctypes only: keeps `glsgn --help` instant
+
+    # Freed heap kept for reuse: less time in the kernel on Linux (upscale 23.9 -> 13.8 s; 30 training
+    # steps 30.1 -> 27.8 s). Once per process, for every command: glsgn_core/runtime.py
+    keep_freed_memory()
 
 
 for _task in restore.WHAT:

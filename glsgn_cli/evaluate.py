@@ -29,10 +29,8 @@ def evaluate(
     from glsgn_core.evaluate import evaluate as run_eval
     from glsgn_core.evaluate import write_report
     from glsgn_core.restorer import Restorer
-    from glsgn_core.runtime import keep_freed_memory
 
     win_w, win_h = size_option(window, "--window")
-    keep_freed_memory()
     try:
         restorer = Restorer.from_pretrained(weights or model, device=device, precision=precision, window=(win_h, win_w), guide=guide)
         crops: dict | None = {} if report else None

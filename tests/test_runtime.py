@@ -28,3 +28,17 @@ def test_keep_freed_memory_exceptions_never_raise(monkeypatch):
     assert keep_freed_memory(libc="/nonexistent/libc.so") is False
     monkeypatch.setattr(sys, "platform", "darwin")  # other systems' allocators are left alone
     assert keep_freed_memory() is False
+
+
+def test_every_command_applies_the_setting_once(monkeypatch):
+    from typer.testing import CliRunner
+
+    import glsgn_core.runtime
+    from glsgn_cli.app import app
+
+    calls = []
+    monkeypatch.setattr(glsgn_core.runtime, "keep_freed_memory", lambda *a, **k: calls.append(a) or True)
+    assert CliRunner().invoke(app, ["info", "--list"]).exit_code == 0
+    assert calls == [()]
+    assert CliRunner().invoke(app, ["--help"]).exit_code == 0  # help alone changes nothing
+    assert calls == [()]
