@@ -7,8 +7,8 @@
 # Trains the three models one after another, exports the last (EMA) weights and prints the held-out
 # figures: derain at full size, dehaze and dereflect at guide 640, as their glsgn-lite models run.
 # Session 5's figures came from STEPS=900 (derain, dereflect; lr 3e-4) and DEHAZE_STEPS=300
-# (lr 1e-4; lr 3e-4 diverged near step 450): 14 minutes each on an H100, most of it spent in the data
-# loader that has been fixed since, so these step counts now take a fraction of that.
+# (lr 1e-4; lr 3e-4 diverged near step 450) on an H100: derain and dereflect side by side for
+# 14 minutes, dehaze alone for 5. The data loader, fixed since, set that pace (0.8-0.9 s/step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data}
