@@ -12,7 +12,8 @@ from glsgn_cli._common import err_console, fail, size_option
 
 
 def evaluate(
-    data: Annotated[Path, typer.Option("--data", "-d", help="Paired folder with input/ and target/ (e.g. from `glsgn synth`).")],
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Paired folder with input/ and target/ (e.g. from `glsgn synth`).", show_default=False)] = None,
+    clean: Annotated[Optional[Path], typer.Option("--clean", help="Folder of clean photos: score each output against its own input (no harm: a restorer hands a clean photo back).", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(help="Pretrained model name, e.g. glsgn-derain.")] = None,
     weights: Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. from `glsgn models export`).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with means and per-image figures.")] = False,
@@ -22,11 +23,19 @@ def evaluate(
     window: Annotated[str, typer.Option(help="Working size WxH; larger images are processed in windows.")] = "3840x2160",
     guide: Annotated[Optional[int], typer.Option(help="Restore at this long side and carry the result to full size (0: off). Default: the model's setting.", show_default=False)] = None,
 ) -> None:
-    """Mean and per-image PSNR/SSIM of the restored images and of the inputs, against the targets."""
+    """Mean and per-image PSNR/SSIM of the restored images and of the inputs, against the targets.
+
+    Prints a row per image, then the mean gain and the worst image (the smallest gain). With
+    --clean, also restores photos that have nothing to remove and reports how far each output is
+    from its input (mean and worst PSNR). --json prints all of it as one object.
+    """
     if (model is None) == (weights is None):
         fail("give exactly one of --model NAME or --weights PATH")
+    if data is None and clean is None:
+        fail("give --data PAIRS, --clean PHOTOS, or both")
     from glsgn_core.errors import GlsgnError
     from glsgn_core.evaluate import evaluate as run_eval
+    from glsgn_core.evaluate import evaluate_clean
     from glsgn_core.evaluate import write_report
     from glsgn_core.restorer import Restorer
 
@@ -39,14 +48,28 @@ def evaluate(
             if not as_json:
                 err_console.print(f"{score.name}: {score.psnr:.2f} dB (input {score.input_psnr:.2f} dB)", markup=False)
 
-        result = run_eval(restorer.restore, data, on_pair=progress, crops=crops)
-        if report:
+        result = run_eval(restorer.restore, data, on_pair=progress, crops=crops) if data is not None else None
+        if report and result is not None:
             write_report(report, result, crops, title=f"glsgn eval: {weights or model} on {data}")
+
+        def clean_progress(name: str, value: float) -> None:
+            if not as_json:
+                err_console.print(f"{name} (clean): {value:.2f} dB against its input", markup=False)
+
+        no_harm = evaluate_clean(restorer.restore, clean, on_photo=clean_progress) if clean is not None else None
     except (GlsgnError, ValueError) as exc:
         fail(str(exc))
     if as_json:
-        typer.echo(json.dumps({"model": weights or model, "data": str(data), **result}))
+        extra = {"clean": {"folder": str(clean), **no_harm}} if no_harm else {}
+        typer.echo(json.dumps({"model": weights or model, "data": str(data) if data else None, **(result or {}), **extra}))
         return
+    if no_harm:
+        typer.echo(f"{no_harm['n']} clean photos  output vs input {no_harm['psnr']:.2f} dB mean, "
+                   f"worst {no_harm['worst']['psnr']:.2f} dB ({no_harm['worst']['name']})")
+    if result is None:
+        return
+    worst = result["worst"]
+    typer.echo(f"worst image: {worst['name']}  {worst['psnr']:.2f} dB (input {worst['input_psnr']:.2f} dB, gain {worst['gain']:+.2f} dB)")
     typer.echo(
         f"{result['n']} images  restored {result['psnr']:.2f} dB / SSIM {result['ssim']:.4f}   "
         f"input {result['input_psnr']:.2f} dB / SSIM {result['input_ssim']:.4f}   "

@@ -44,10 +44,31 @@ def _pair_names(photos: list[Path], clean: Path, n: int) -> list[str]:
     return names
 
 
+def _list_families(as_json: bool) -> None:
+    import json
+
+    from glsgn_core.data.degrade import FAMILIES
+
+    table = {task: [{"name": f.name, "description": f.description} for f in fams] for task, fams in FAMILIES.items()}
+    if as_json:
+        typer.echo(json.dumps(table))
+        return
+    for task, fams in table.items():
+        typer.echo(task)
+        for f in fams:
+            typer.echo(f"  {f['name']:<12} {f['description']}")
+
+
 def synth(
-    task: Annotated[Task, typer.Option("--task", "-t", help="Degradation to synthesise.", case_sensitive=False)],
-    clean: Annotated[Path, typer.Option("--clean", "-c", help="Folder of clean photos (searched recursively).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; pairs go to OUT/input and OUT/target.")],
+    task: Annotated[Optional[Task], typer.Option("--task", "-t", help="Degradation to synthesise.", case_sensitive=False, show_default=False)] = None,
+    clean: Annotated[Optional[Path], typer.Option("--clean", "-c", help="Folder of clean photos (searched recursively).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder; pairs go to OUT/input and OUT/target.", show_default=False)] = None,
+    family: Annotated[
+        Optional[str], typer.Option("--family", "-f", help="Degradation family (see --list-families). Default: one drawn per pair.", show_default=False)
+    ] = None,
+    camera: Annotated[bool, typer.Option("--camera", help="Add the camera stage (exposure, gamma, blur, noise, JPEG) as in training.")] = False,
+    list_families: Annotated[bool, typer.Option("--list-families", help="Print each task's degradation families and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --list-families: one JSON object {task: [{name, description}, ...]}.")] = False,
     n: Annotated[
         Optional[int],
         typer.Option("--n", min=1, help="Number of pairs (default: one per photo; more cycle with new degradations)."),
@@ -68,6 +89,11 @@ def synth(
     For sr2/sr4 the input is the target's bicubic downscale (the crop is the target's size).
     Existing pairs are only replaced with --overwrite; every file is written atomically.
     """
+    if list_families:
+        _list_families(as_json)
+        return
+    if task is None or clean is None or out is None:
+        fail("give --task, --clean and --out (or --list-families)")
     import numpy as np
     from rich.progress import Progress
 
@@ -81,13 +107,17 @@ def synth(
         shrink_to,
         to_float,
     )
-    from glsgn_core.data.degrade import degrade
+    from glsgn_core.data.camera import camera as camera_stage
+    from glsgn_core.data.degrade import degrade, family_names
     from glsgn_core.errors import GlsgnError
 
     size = size_option(crop, "--crop", minimum=16) if crop is not None else None
     scale = SR_SCALES.get(task.value, 1)
     if size is not None and (size[0] % scale or size[1] % scale):
         fail(f"--crop {crop}: both sides must be multiples of the SR scale {scale}")
+    if family is not None and (scale > 1 or family not in family_names(task.value)):
+        known = ", ".join(family_names(task.value)) if scale == 1 else "none: sr2/sr4 are bicubic downscales"
+        fail(f"--family {family}: not a {task.value} family (known: {known})")
     if not clean.is_dir():
         fail(f"--clean {clean}: no such folder")
     photos = list_images(clean)
@@ -118,7 +148,9 @@ def synth(
                 else:
                     target = to_float(target)
                     pool = (lambda r: to_float(load(others[int(r.integers(len(others)))]))) if others else None
-                    degraded = degrade(task.value, target, rng, pool=pool, ref_size=min(full.shape[:2]))
+                    degraded = degrade(task.value, target, rng, family=family, pool=pool, ref_size=min(full.shape[:2]))
+                    if camera:
+                        degraded, target = camera_stage(degraded, target, rng)
             except GlsgnError as exc:  # one unreadable photo must not stop the others
                 err_console.print(f"glsgn: error: {exc}", markup=False, highlight=False)
                 failed += 1

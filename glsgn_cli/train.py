@@ -39,6 +39,9 @@ def train(
     vgg_weights: Annotated[Optional[Path], typer.Option(help="VGG-19 ImageNet weights (torchvision vgg19-dcbb9e9d.pth or safetensors).")] = None,
     sr_degrade: Annotated[bool, typer.Option("--sr-degrade", help="sr2/sr4 from clean photos: mild blur, noise and JPEG on the bicubic inputs (validation stays plain bicubic).")] = False,
     max_side: Annotated[Optional[int], typer.Option(help="Clean photos only: shrink each photo (whole-factor area average) to this long side before cropping and degrading, for models run with --guide of the same size.")] = None,
+    families: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated degradation families to draw from (glsgn synth --list-families). Default: all of the task's.")] = None,
+    exclude_family: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated families to withhold (a leave-one-family-out run).")] = None,
+    clean_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Clean photos only: share of pairs with nothing to remove, so the model learns to hand clean photos back. Default: 0.2.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
@@ -70,7 +73,8 @@ def train(
                 batch=batch, crop=size_option(crop, "--crop", minimum=64), lr=lr if lr is not None else (1e-4 if sr else 2e-4), warmup=warmup,
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
-                vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, seed=seed, workers=workers, device=device,
+                vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, families=_names(families),
+                exclude_families=_names(exclude_family) or [], clean_share=clean_share, seed=seed, workers=workers, device=device,
                 log_every=log_every, save_every=save_every, val_every=val_every,
             )  # fmt: skip
         _run(cfg, resume)
@@ -124,8 +128,12 @@ def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
 def _datasets(cfg):
     from glsgn_core.data import make_dataset
 
+    engine = {"families": cfg.families, "exclude": cfg.exclude_families}
+    if cfg.clean_share is not None:
+        engine["clean_share"] = cfg.clean_share
     train_set = make_dataset(
-        cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade, max_side=cfg.max_side
+        cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade, max_side=cfg.max_side,
+        **engine,
     )
     # Whole images: scores that do not depend on --seed or --crop, so runs can be compared.
     val_set = make_dataset(cfg.val, cfg.task, crop=None, augment=False, seed=cfg.seed) if cfg.val else None
@@ -198,6 +206,10 @@ def _summary(record: dict[str, Any], total: int | None) -> str:
     if "val_input_psnr" in record:  # step 0: the input's PSNR (bicubic upscale for SR), the baseline
         parts.append(f"(input {record['val_input_psnr']:.2f} dB)")
     return "  ".join(parts)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 def _json_object(text: str | None) -> dict[str, Any]:

@@ -89,7 +89,44 @@ def evaluate(
     keys = ("psnr", "ssim", "input_psnr", "input_ssim", "lanczos_psnr", "lanczos_ssim")
     columns = {k: [getattr(s, k) for s in scores] for k in keys}
     means = {k: float(np.mean(v)) for k, v in columns.items() if None not in v}  # lanczos_*: SR only
-    return {"n": len(scores), **means, "images": [asdict(s) for s in scores]}
+    # A mean can hide a photo the model ruined: name the photo with the smallest gain over its input.
+    worst = min(scores, key=lambda s: s.psnr - s.input_psnr)
+    return {
+        "n": len(scores), **means, "gain": means["psnr"] - means["input_psnr"],
+        "worst": {"name": worst.name, "psnr": worst.psnr, "input_psnr": worst.input_psnr, "gain": worst.psnr - worst.input_psnr},
+        "images": [asdict(s) for s in scores],
+    }
+
+
+def evaluate_clean(
+    restore: Callable[[np.ndarray], np.ndarray],
+    folder: str | Path,
+    *,
+    on_photo: Callable[[str, float], None] | None = None,
+) -> dict:
+    """No harm: restore photos with nothing to remove and score each output against its own input.
+
+    A restorer should hand a clean photo back; the PSNR of output against input says how much it
+    changed (identical images score ``inf``). Returns ``{"n", "psnr" (mean), "worst": {"name",
+    "psnr"}, "images": [{"name", "psnr", "ssim"}]}``.
+    """
+    from glsgn_core.data.datasets import list_images
+
+    folder = Path(folder)
+    photos = list_images(folder)
+    if not photos:
+        raise GlsgnError(f"{folder}: no images found to score as clean photos")
+    rows = []
+    for path in photos:
+        photo = _rgb_float(path)
+        out = restore(photo)
+        value, structure = _scores(out, photo)
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        rows.append({"name": name, "psnr": value, "ssim": structure})
+        if on_photo is not None:
+            on_photo(name, value)
+    worst = min(rows, key=lambda r: r["psnr"])
+    return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"]}, "images": rows}
 
 
 def _crop_where_it_changed(inp: np.ndarray, out: np.ndarray, tgt: np.ndarray, size: int):

@@ -14,6 +14,11 @@ from glsgn_core.data.datasets import PairedFolder, SyntheticPairs, make_dataset,
 from glsgn_core.errors import GlsgnError
 
 
+# The degradation engine without what changes the target (camera stage, photo scale, clean pairs):
+# for tests of geometry, where the target must stay an exact crop of the photo.
+PLAIN = {"camera": False, "photo_scale": None, "clean_share": 0.0}
+
+
 def _save(arr: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
@@ -101,7 +106,7 @@ def test_shrink_to_averages_whole_factor_blocks(dtype):
 
 
 def test_max_side_shrinks_photos_before_cropping_and_degrading(clean):
-    whole = SyntheticPairs(clean, "dereflect", crop=None, augment=False, max_side=40, seed=2)
+    whole = SyntheticPairs(clean, "dereflect", crop=None, augment=False, max_side=40, seed=2, **PLAIN)
     target = whole[0]["target"].numpy().transpose(1, 2, 0)
     np.testing.assert_allclose(target, to_float(shrink_to(photo(0, (80, 60)), 40)), atol=1e-6)
     assert whole[0]["input"].shape == (3, 30, 40)
@@ -133,7 +138,7 @@ def _dihedral_match(crop: np.ndarray, full: np.ndarray) -> int | None:
 
 
 def test_roundtrip_synthetic_target_is_an_augmented_crop_of_the_photo(clean):
-    ds = SyntheticPairs(clean, "derain", crop=(24, 16), augment=True, length=30)
+    ds = SyntheticPairs(clean, "derain", crop=(24, 16), augment=True, length=30, **PLAIN)
     full = to_float(photo(0, (80, 60)))
     seen = set()
     for i in range(0, 30, 3):  # items of photo "one.png"
@@ -174,22 +179,45 @@ def test_reflected_gain_sets_how_much_a_reflection_adds(clean, monkeypatch):
     assert added(0.25) < 0.5 * added(1.0)
 
 
-def test_no_reflection_share_gives_clean_pairs(clean, monkeypatch):
-    import glsgn_core.data.datasets as datasets
+@pytest.mark.parametrize("task", ["derain", "dehaze", "dereflect"])
+def test_clean_share_gives_identity_pairs(clean, task):
+    def identical(share: float) -> list[bool]:
+        ds = SyntheticPairs(clean, task, crop=(32, 24), length=12, seed=4, clean_share=share)
+        return [torch.equal(it["input"], it["target"]) for it in (ds[i] for i in range(12))]
 
-    def plain(share: float) -> list[bool]:
-        """Per item: is the input the target times one transmission factor (no reflection)?"""
-        monkeypatch.setattr(datasets, "NO_REFLECTION", share)
-        ds = SyntheticPairs(clean, "dereflect", crop=(32, 24), length=12, seed=4)
-        found = []
-        for it in (ds[i] for i in range(12)):
-            x, y = it["input"], it["target"]
-            g = float((x * y).sum() / (y * y).sum())
-            found.append(0.88 - 1e-4 <= g <= 1.0 + 1e-4 and torch.allclose(x, g * y, atol=1e-4))
-        return found
+    assert all(identical(1.0))  # the camera stage (JPEG included) keeps a clean pair an identity
+    assert not any(identical(0.0))
+    mixed = identical(0.5)
+    assert 0 < sum(mixed) < 12
 
-    assert all(plain(1.0))
-    assert not any(plain(0.0))
+
+def test_families_and_exclusions_select_what_is_drawn(clean, paired):
+    with pytest.raises(GlsgnError, match="unknown derain family 'snow'"):
+        SyntheticPairs(clean, "derain", crop=(32, 24), families=["snow"])
+    with pytest.raises(GlsgnError, match="no derain family left"):
+        SyntheticPairs(clean, "derain", crop=(32, 24), exclude=["streaks", "depth", "refraction"])
+    with pytest.raises(GlsgnError, match="degradation families apply to folders of clean photos"):
+        make_dataset(paired, "derain", families=["depth"])
+    ds = SyntheticPairs(clean, "dehaze", crop=(32, 24), exclude=["smooth"])
+    assert [f.name for f in ds.families] == ["regions", "patchy"]
+
+
+def test_photo_scale_shows_more_of_the_photo_in_one_crop(tmp_path):
+    # A photo with a fine vertical grating: taken at a quarter of its scale, a crop holds ~4x the stripes.
+    grating = np.zeros((256, 256, 3), np.uint8)
+    grating[:, ::8] = 255
+    (tmp_path / "g").mkdir()
+    _save(grating, tmp_path / "g" / "grating.png")
+
+    def period_energy(photo_scale):
+        ds = SyntheticPairs(tmp_path / "g", "dehaze", crop=(64, 64), augment=False, length=1, clean_share=1.0,
+                            camera=False, photo_scale=photo_scale)
+        row = ds[0]["target"][0].mean(0).numpy()
+        spectrum = np.abs(np.fft.rfft(row - row.mean()))
+        return int(np.argmax(spectrum))
+
+    assert period_energy(None) == 64 // 8  # 8 cycles across 64 pixels at 1:1
+    assert period_energy((0.25, 0.25)) == 4 * 64 // 8
 
 
 def test_roundtrip_dataloader_workers_match_direct_indexing(clean):
@@ -202,7 +230,7 @@ def test_roundtrip_dataloader_workers_match_direct_indexing(clean):
 
 @pytest.mark.parametrize("task", ["derain", "dehaze", "dereflect"])
 def test_smoke_synthetic_input_is_degraded(clean, task):
-    ds = SyntheticPairs(clean, task, crop=(48, 32), length=3)
+    ds = SyntheticPairs(clean, task, crop=(48, 32), length=3, clean_share=0.0)
     for i in range(3):
         item = ds[i]
         assert (item["input"] - item["target"]).abs().mean() > 0.005

@@ -144,3 +144,67 @@ def test_dereflect_without_pool_uses_the_photo_itself():
 def test_exception_unknown_task():
     with pytest.raises(ValueError, match="derain, dehaze, dereflect"):
         degrade("desnow", photo_float(0), np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------- families and the camera stage
+
+from glsgn_core.data.camera import camera  # noqa: E402
+from glsgn_core.data.degrade import FAMILIES, select_families, synthesize  # noqa: E402
+
+ALL_FAMILIES = [(task, f.name) for task, fams in FAMILIES.items() for f in fams]
+
+
+def test_smoke_three_independent_families_per_task():
+    for task, fams in FAMILIES.items():
+        assert len(fams) >= 3 and len({f.render for f in fams}) == len(fams), task
+
+
+@pytest.mark.parametrize("task, family", ALL_FAMILIES)
+def test_family_shapes_range_determinism_and_band(task, family):
+    img = photo_float(0, (384, 256))
+    run = lambda seed: degrade(task, img, np.random.default_rng(seed), family=family, pool=[photo_float(3, (200, 150))])  # noqa: E731
+    a, b = run(1), run(1)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == img.shape and a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+    values = [_psnr(run(seed), img) for seed in range(6)]
+    low, high = BANDS[task]
+    assert all(low < v < high + 8.0 for v in values), values  # a family may be gentler than the mix
+
+
+def test_families_of_one_task_differ_on_the_same_draws():
+    img = photo_float(1, (256, 192))
+    for task, fams in FAMILIES.items():
+        outs = [degrade(task, img, np.random.default_rng(0), family=f.name, pool=[photo_float(3)]) for f in fams]
+        for i in range(len(outs)):
+            for j in range(i + 1, len(outs)):
+                assert np.abs(outs[i] - outs[j]).mean() > 0.003, (task, fams[i].name, fams[j].name)
+
+
+def test_exception_select_families_names_the_known_ones():
+    with pytest.raises(ValueError, match="streaks, depth, refraction"):
+        select_families("derain", ["snow"])
+    with pytest.raises(ValueError, match="no dehaze family left"):
+        select_families("dehaze", exclude=["smooth", "regions", "patchy"])
+    assert [f.name for f in select_families("dereflect", exclude=["ghosted"])] == ["blurred", "fresnel"]
+
+
+def test_camera_stage_shared_by_input_and_target_and_identity_kept():
+    clean = photo_float(2, (96, 64))
+    degraded = np.clip(clean + 0.2, 0.0, 1.0)
+    for seed in range(12):
+        inp, tgt = camera(clean, clean, np.random.default_rng(seed), identity=True)
+        np.testing.assert_array_equal(inp, tgt)
+        inp, tgt = camera(degraded, clean, np.random.default_rng(seed))
+        assert inp.shape == tgt.shape == clean.shape and inp.dtype == tgt.dtype == np.float32
+    # exposure/gamma/blur/noise are drawn, not always applied (each about half the time)
+    changed = [not np.array_equal(camera(clean, clean, np.random.default_rng(s))[1], clean) for s in range(60)]
+    assert 0 < sum(changed) < 60
+
+
+def test_synthesize_clean_share_and_families():
+    img = photo_float(0, (64, 48))
+    pairs = [synthesize("derain", img, np.random.default_rng(s), clean_share=0.5) for s in range(40)]
+    clean = [p for p in pairs if not p.family]
+    assert 8 < len(clean) < 32 and all(np.array_equal(p.input, p.target) for p in clean)
+    only = select_families("derain", ["depth"])
+    assert {synthesize("derain", img, np.random.default_rng(s), families=only, clean_share=0.0).family for s in range(5)} == {"depth"}

@@ -72,3 +72,44 @@ def test_exception_unmatched_pairs(pairs, tmp_path):
     (pairs / "input" / "extra.png").write_bytes((pairs / "input" / "p0.png").read_bytes())
     with pytest.raises(Exception, match="extra"):
         evaluate(lambda x: x, pairs)
+
+
+def test_worst_image_is_the_smallest_gain(pairs):
+    # A restorer that hands p0 back and inverts p1 (told apart by their first pixel).
+    p1 = np.asarray(Image.open(pairs / "input" / "p1.png")).astype(np.float32) / 255
+
+    def ruin_p1(x):
+        return 1.0 - x if np.array_equal(x[0, 0], p1[0, 0]) else x
+
+    result = evaluate(ruin_p1, pairs)
+    assert result["worst"]["name"] == "p1"
+    assert result["worst"]["gain"] < -10.0
+    assert result["gain"] == pytest.approx(result["psnr"] - result["input_psnr"])
+
+
+def test_clean_photos_scored_against_their_own_input(pairs, tmp_path):
+    from glsgn_core.evaluate import evaluate_clean
+
+    folder = pairs / "target"
+    identity = evaluate_clean(lambda x: x, folder)
+    assert identity["n"] == 2 and identity["psnr"] == float("inf")
+    dimmed = evaluate_clean(lambda x: 0.9 * x, folder)
+    for rec in dimmed["images"]:
+        photo = np.asarray(Image.open(folder / f"{rec['name']}.png")).astype(np.float64) / 255
+        expected = peak_signal_noise_ratio(photo, (0.9 * photo.astype(np.float32)).astype(np.float64), data_range=1.0)
+        assert rec["psnr"] == pytest.approx(expected, abs=1e-3)
+    assert dimmed["worst"]["psnr"] == min(r["psnr"] for r in dimmed["images"])
+
+
+def test_cli_eval_clean_and_worst_in_text_and_json(pairs, tmp_path):
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_weights(create_model("glsgn-lite", **TINY), weights, task="derain", model_name="glsgn-lite")
+    base = ["eval", "--weights", str(weights), "--device", "cpu", "--clean", str(pairs / "target")]
+    text = CliRunner().invoke(app, [*base, "--data", str(pairs)])
+    assert text.exit_code == 0, text.output
+    assert "worst image: p" in text.stdout and "2 clean photos  output vs input" in text.stdout
+    only_clean = CliRunner().invoke(app, [*base, "--json"])
+    assert only_clean.exit_code == 0, only_clean.output
+    data = json.loads(only_clean.stdout)
+    assert data["clean"]["n"] == 2 and {"psnr", "worst", "images"} <= data["clean"].keys()

@@ -136,3 +136,35 @@ def test_exception_empty_clean_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     result = glsgn("-t", "derain", "-c", tmp_path / "empty", "-o", tmp_path / "pairs")
     assert result.exit_code == 2 and "no images found" in result.output
+
+
+def test_list_families_json_names_three_per_task():
+    import json
+
+    result = glsgn("--list-families", "--json")
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.stdout)
+    assert set(table) == {"derain", "dehaze", "dereflect"}
+    for task, families in table.items():
+        assert len(families) >= 3, task
+        assert all(f["name"] and f["description"] for f in families)
+
+
+@pytest.mark.parametrize("task, family", [("derain", "refraction"), ("dehaze", "regions"), ("dereflect", "fresnel")])
+def test_family_renders_one_family_and_differs_from_another(clean, tmp_path, task, family):
+    first = glsgn("-t", task, "-c", clean, "-o", tmp_path / "a", "--family", family, "--seed", "3")
+    assert first.exit_code == 0, first.output
+    from glsgn_core.data.degrade import family_names
+
+    other = next(n for n in family_names(task) if n != family)
+    second = glsgn("-t", task, "-c", clean, "-o", tmp_path / "b", "--family", other, "--seed", "3")
+    assert second.exit_code == 0, second.output
+    a, b = _pixels(tmp_path / "a" / "input" / "one.png"), _pixels(tmp_path / "b" / "input" / "one.png")
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0
+    np.testing.assert_array_equal(_pixels(tmp_path / "a" / "target" / "one.png"), photo(0, (64, 48)))
+
+
+def test_exception_unknown_family_named_with_the_known_ones(clean, tmp_path):
+    result = glsgn("-t", "dehaze", "-c", clean, "-o", tmp_path / "pairs", "--family", "snow")
+    assert result.exit_code == 2 and "smooth, regions, patchy" in result.output
+    assert not (tmp_path / "pairs").exists()

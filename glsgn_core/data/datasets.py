@@ -32,7 +32,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from glsgn_core import image_io
-from glsgn_core.data.degrade import TASKS, degrade
+from glsgn_core.data._signal import loguniform, resize
+from glsgn_core.data.degrade import CLEAN_SHARE, TASKS, select_families, synthesize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.restorer import area_downscale
 
@@ -307,10 +308,13 @@ def match_pairs(root: Path) -> list[tuple[str, Path, Path]]:
 
 
 # Dereflect training data (see SyntheticPairs._reflection_source): the reflected picture's brightness
-# gain, log-uniform in this range ((1, 1): as bright as the photo, like `glsgn synth` pairs), and the
-# share of pairs without a reflection.
+# gain, log-uniform in this range ((1, 1): as bright as the photo, like `glsgn synth` pairs). Pairs
+# without any reflection come from the clean share of every task (``clean_share``).
 REFLECTED_GAIN = (1.0, 1.0)
-NO_REFLECTION = 0.2
+# The photo is taken at a random scale before cropping: a crop covers crop / s pixels of the photo,
+# s log-uniform in this range (never so small that the region outgrows the photo). Degradation sizes
+# follow the scaled photo. Restoration tasks only; SR keeps the photo's own pixels.
+PHOTO_SCALE = (0.25, 1.0)
 
 
 class SyntheticPairs(_Reproducible):
@@ -330,6 +334,11 @@ class SyntheticPairs(_Reproducible):
         lr_degrade: SR only: add :func:`mild_lr_degradation` to the bicubic input.
         max_side: shrink each photo first (:func:`shrink_to`) so its long side is at most this: for
             models meant to run on shrunk photos (``Restorer(guide=...)``).
+        families: degradation families to draw from (default: all of the task's); ``exclude``
+            removes some (a leave-one-family-out run).
+        clean_share: share of pairs with nothing to remove (input == target).
+        camera: apply the camera stage (exposure, gamma, blur, noise, JPEG) to every pair.
+        photo_scale: range of the random photo scale (see ``PHOTO_SCALE``); None keeps 1:1 pixels.
     """
 
     def __init__(
@@ -344,6 +353,11 @@ class SyntheticPairs(_Reproducible):
         cache_mb: int = 512,
         lr_degrade: bool = False,
         max_side: int | None = None,
+        families: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        clean_share: float = CLEAN_SHARE,
+        camera: bool = True,
+        photo_scale: tuple[float, float] | None = PHOTO_SCALE,
     ) -> None:
         if task not in TASKS and task not in SR_SCALES:
             raise ValueError(f"unknown task {task!r}: expected one of {', '.join((*TASKS, *SR_SCALES))}")
@@ -351,6 +365,16 @@ class SyntheticPairs(_Reproducible):
         self.clean_dir, self.task = Path(clean_dir), task
         self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
         self.lr_degrade, self.max_side = lr_degrade, max_side
+        if task in SR_SCALES and (families or exclude):
+            raise GlsgnError(f"{task}: degradation families apply to derain, dehaze and dereflect")
+        try:
+            self.families = select_families(task, families, exclude=exclude) if task in TASKS else ()
+        except ValueError as exc:
+            raise GlsgnError(str(exc)) from None
+        if not 0.0 <= clean_share <= 1.0:
+            raise GlsgnError(f"clean share {clean_share}: must be between 0 and 1")
+        self.clean_share, self.camera = clean_share, camera
+        self.photo_scale = photo_scale if task in TASKS and crop is not None else None
         self.photos = list_images(self.clean_dir)
         if not self.photos:
             raise GlsgnError(f"{self.clean_dir}: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
@@ -365,19 +389,10 @@ class SyntheticPairs(_Reproducible):
 
     def _reflection_source(self, k: int, size: tuple[int, int]) -> Any:
         """A pool for :func:`degrade`: a random region around ``size`` of another photo, as float, scaled
-        by a gain (log-uniform in ``REFLECTED_GAIN``); for a share ``NO_REFLECTION`` of pairs, black
-        (no reflection at all).
-
-        Why pairs without a reflection: how much a reflection adds to the photo's mean can hardly be
-        told from the photo (a ridge fit on global statistics of 600 synthetic pairs barely beat a
-        constant), so a model learns to subtract a typical amount from every photo. Trained at 640 px
-        on reflections alone, it turned clean photos into 23.5 dB copies of themselves; with a fifth of
-        the pairs clean, 28.8 dB, for a small loss on reflected ones (docs/MODELS.md, dereflect).
+        by a gain (log-uniform in ``REFLECTED_GAIN``).
         """
 
         def draw(rng: np.random.Generator) -> np.ndarray:
-            if NO_REFLECTION and rng.random() < NO_REFLECTION:
-                return np.zeros((*size, 3), np.float32)
             others = [j for j in range(len(self.photos)) if j != k] or [k]
             img = self.photo(others[int(rng.integers(len(others)))])
             h, w = min(img.shape[0], 2 * size[0]), min(img.shape[1], 2 * size[1])
@@ -391,8 +406,9 @@ class SyntheticPairs(_Reproducible):
         k = index % len(self.photos)
         rng = self.rng(index)
         full = self.photo(k)
-        (clean,) = crop_and_augment([full], self.crop, self.augment, rng)
+        name = f"{self.photos[k].relative_to(self.clean_dir).with_suffix('').as_posix()}_{index:06d}"
         if self.task in SR_SCALES:
+            (clean,) = crop_and_augment([full], self.crop, self.augment, rng)
             s = SR_SCALES[self.task]
             h, w = clean.shape[:2]
             clean = clean[: h // s * s, : w // s * s]  # whole photos (no crop) may not divide evenly
@@ -401,12 +417,20 @@ class SyntheticPairs(_Reproducible):
             degraded = bicubic_downscale(clean, s, levels)
             if self.lr_degrade:
                 degraded = mild_lr_degradation(degraded, rng)
-        else:
-            clean = to_float(clean)
-            pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
-            degraded = degrade(self.task, clean, rng, pool=pool, ref_size=min(full.shape[:2]))
-        name = f"{self.photos[k].relative_to(self.clean_dir).with_suffix('').as_posix()}_{index:06d}"
-        return {"input": to_tensor(degraded), "target": to_tensor(clean), "name": name}
+            return {"input": to_tensor(degraded), "target": to_tensor(clean), "name": name}
+        scale = loguniform(rng, *self.photo_scale) if self.photo_scale else 1.0
+        region = self.crop
+        if self.crop is not None:
+            scale = max(scale, self.crop[0] / min(full.shape[:2]), self.crop[1] / min(full.shape[:2]))
+            region = (min(round(self.crop[0] / scale), max(full.shape[:2])), min(round(self.crop[1] / scale), max(full.shape[:2])))
+        (clean,) = crop_and_augment([full], region, self.augment, rng)
+        clean = to_float(clean)
+        if self.crop is not None and clean.shape[:2] != (self.crop[1], self.crop[0]):
+            clean = np.clip(resize(clean, self.crop[1], self.crop[0]), 0.0, 1.0)
+        pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
+        pair = synthesize(self.task, clean, rng, families=self.families, pool=pool, ref_size=round(min(full.shape[:2]) * scale),
+                          clean_share=self.clean_share, use_camera=self.camera)
+        return {"input": to_tensor(pair.input), "target": to_tensor(pair.target), "name": name}
 
 
 def make_dataset(
@@ -421,6 +445,9 @@ def make_dataset(
     if not path.is_dir():
         raise GlsgnError(f"{path}: no such folder; give a folder of clean photos or one with input/ and target/")
     if (path / "input").is_dir() and (path / "target").is_dir():
+        engine = {k: kwargs.pop(k) for k in ("families", "exclude", "clean_share", "camera", "photo_scale") if k in kwargs}
+        if engine.get("families") or engine.get("exclude"):
+            raise GlsgnError(f"{path}: a paired folder is used as written; degradation families apply to folders of clean photos")
         if max_side:
             raise GlsgnError(f"{path}: a paired folder is used as written; --max-side applies to folders of clean photos")
         return PairedFolder(path, scale=SR_SCALES.get(task, 1), **kwargs)

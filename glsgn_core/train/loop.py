@@ -75,6 +75,9 @@ class TrainConfig:
     vgg_weights: str | None = None
     sr_degrade: bool = False  # SR from clean photos: mild blur/noise/JPEG on the bicubic input
     max_side: int | None = None  # clean photos shrunk to this long side (for models run with a guide size)
+    families: list[str] | None = None  # degradation families drawn from (clean photos; default all)
+    exclude_families: list[str] = field(default_factory=list)  # withheld, e.g. for a leave-one-out run
+    clean_share: float | None = None  # pairs with nothing to remove; None: the engine's default
     seed: int = 0
     # Operational settings: may differ between a run and its resumption.
     workers: int = 2
