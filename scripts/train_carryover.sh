@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Recipe for the v2 restoration models on the degradation engine (docs/DATA.md, docs/MODELS.md):
+#
+#   scripts/train_carryover.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
+#
+# 1. fetches the allowed photos (scripts/fetch_photos.sh; 36 train, 8 held-out);
+# 2. writes fixed validation pairs: every family of every task on the whole held-out photos
+#    (seed 202), and VAL_DIR/clean/ (the photos themselves, for the no-harm figure);
+# 3. fine-tunes the v1 models on all families, the camera stage and a fifth of clean pairs
+#    (derain at full size, dehaze on photos shrunk to 640 px, the size it runs at), and the
+#    leave-one-family-out runs (LOFO=1): the same with one family withheld;
+# 4. exports the weights and prints the family tables (scripts/family_table.py).
+#
+# Knobs (environment): STEPS (3000), CROP (256x256), BATCH (4), THREADS (1 per run), LOFO (1),
+# GLSGN and PYTHON (from the environment glsgn is installed in).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-data}
+RUNS=${2:-runs}
+VAL=${3:-$DATA/val}
+STEPS=${STEPS:-3000}
+GLSGN=${GLSGN:-glsgn}
+PYTHON=${PYTHON:-python3}
+export OMP_NUM_THREADS=${THREADS:-1}
+
+[ -d "$DATA/train" ] || scripts/fetch_photos.sh "$DATA"
+for task in derain dehaze dereflect; do
+    for family in $($GLSGN synth --list-families --json | "$PYTHON" -c "import json, sys; print(*(f['name'] for f in json.load(sys.stdin)['$task']))"); do
+        [ -d "$VAL/$task-$family" ] || $GLSGN synth --task "$task" --family "$family" --clean "$DATA/heldout" -o "$VAL/$task-$family" --seed 202
+    done
+done
+[ -d "$VAL/clean" ] || { mkdir -p "$VAL/clean" && cp "$VAL/derain-streaks/target/"* "$VAL/clean/"; }
+
+mkdir -p "$RUNS"
+train_or_resume() {  # OUT ARGS...: a new run, or the continuation of one (its recipe is in its checkpoint)
+    local out=$1; shift
+    if [ -f "$out/checkpoints/last.pt" ]; then
+        $GLSGN train --out "$out" --resume >> "$out.log" 2>&1 &
+    else
+        $GLSGN train --out "$out" "$@" > "$out.log" 2>&1 &
+    fi
+}
+SHARED=(--config glsgn-lite --batch "${BATCH:-4}" --crop "${CROP:-256x256}" --lr 2e-4 --warmup 100 --steps "$STEPS"
+        --perceptual-weight 0 --adversarial-weight 0 --ema 0.999 --precision auto --save-every 100 --log-every 25
+        --workers 1 --seed 0)
+train_or_resume "$RUNS/derain-all" --task derain --data "$DATA/train" --from glsgn-derain "${SHARED[@]}"
+train_or_resume "$RUNS/dehaze-all" --task dehaze --data "$DATA/train" --from glsgn-dehaze --max-side 640 "${SHARED[@]}"
+if [ "${LOFO:-1}" = 1 ]; then
+    train_or_resume "$RUNS/derain-lofo" --task derain --data "$DATA/train" --from glsgn-derain --exclude-family refraction "${SHARED[@]}"
+    train_or_resume "$RUNS/dehaze-lofo" --task dehaze --data "$DATA/train" --from glsgn-dehaze --max-side 640 --exclude-family patchy "${SHARED[@]}"
+fi
+wait
+
+for run in "$RUNS"/*-all "$RUNS"/*-lofo; do
+    [ -d "$run" ] || continue
+    $GLSGN models export "$run" -o "$run.safetensors" --overwrite 2>/dev/null || $GLSGN models export "$run" -o "$run.safetensors" --force
+done
+"$PYTHON" scripts/family_table.py "$VAL" glsgn-derain "$RUNS"/derain-*.safetensors --json "$RUNS/table-derain.json"
+"$PYTHON" scripts/family_table.py "$VAL" glsgn-dehaze "$RUNS"/dehaze-*.safetensors --json "$RUNS/table-dehaze.json"
