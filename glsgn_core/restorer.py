@@ -14,8 +14,6 @@ scale it was trained at.
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,66 +24,12 @@ from torch import Tensor, nn
 from glsgn_core.errors import GlsgnError
 from glsgn_core.guided import affine_fit, apply_affine
 from glsgn_core.image_io import from_float, to_float
+from glsgn_core.runtime import autocast, resolve_device, resolve_precision
 from glsgn_core.windows import Window, run_windowed
 
 TASKS = ("derain", "dehaze", "dereflect")
 DEFAULT_WINDOW = (2160, 3840)  # (height, width) of the working size
 DEFAULT_OVERLAP = 64
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def resolve_device(spec: str) -> tuple[torch.device, str | None]:
-    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> (device, notice or None). Explicit CUDA without CUDA is an error."""
-    spec = spec.strip().lower()
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda"), None
-        return torch.device("cpu"), "no CUDA device available, running on the CPU"
-    if spec == "cpu":
-        return torch.device("cpu"), None
-    if spec == "cuda" or spec.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise GlsgnError(
-                f"--device {spec}: CUDA is not available (no GPU visible or a CPU-only torch build); "
-                "use --device cpu or auto, or install a CUDA build of torch"
-            )
-        try:
-            dev = torch.device(spec)
-        except RuntimeError:
-            raise GlsgnError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise GlsgnError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
-        return dev, None
-    raise GlsgnError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N")
-
-
-def native_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether the CPU computes bf16 natively (avx512_bf16 or AMX), from /proc/cpuinfo's flags.
-
-    Other CPUs emulate bf16 and run slower than fp32, so 'auto' keeps fp32 there.
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags = set(cpuinfo.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
-    """'auto' picks bf16 where it is native (CUDA devices that support it, CPUs with avx512_bf16 or
-    AMX) and fp32 elsewhere. bf16 keeps the bundled models within 0.04 dB of fp32 on our held-out
-    photos (docs/BENCHMARKS.md)."""
-    if spec not in PRECISIONS:
-        raise GlsgnError(f"--precision {spec!r} is not one of {', '.join(PRECISIONS)}")
-    if spec == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-        return torch.bfloat16 if native_bf16() else torch.float32
-    if spec == "fp16" and device.type != "cuda":
-        raise GlsgnError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec]
 
 
 def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
@@ -137,7 +81,7 @@ class Restorer:
         guided filter (None or 0: restore at full size)."""
         self.device, notice = resolve_device(device)
         self.notices: list[str] = [notice] if notice else []
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype = resolve_precision(precision, self.device, training=False)
         if min(window) < 64 or overlap < 0 or overlap > min(window) // 2:
             raise GlsgnError(f"window {window[1]}x{window[0]} with overlap {overlap}: need >= 64 px and an overlap of at most half a window")
         if min(window) < getattr(model, "min_size", 1):
@@ -225,17 +169,12 @@ class Restorer:
         m = getattr(self.model, "pad_multiple", 1)
         return (wh, ww), (max(wh // m * m, m), max(ww // m * m, m))
 
-    def _autocast(self):
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
     def _run(self, crop: np.ndarray, context=None, box: Window | None = None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(self.device)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = x.contiguous(memory_format=self.memory_format)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.device, self.dtype):
             if context is None:
                 y = self._forward(x)
             else:
@@ -252,7 +191,7 @@ class Restorer:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = x.contiguous(memory_format=self.memory_format)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.device, self.dtype):
             out = self.model.global_pass(x)
         # The global view covers ceil(H / factor) * factor image rows (and likewise columns).
         return out, (small.shape[0] * factor, small.shape[1] * factor)

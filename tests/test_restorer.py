@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from glsgn_core.errors import GlsgnError
 from glsgn_core.models import create_model
-from glsgn_core.restorer import Restorer, area_downscale, native_bf16, resolve_device, resolve_precision
+from glsgn_core.restorer import Restorer, area_downscale
 from glsgn_core.windows import Window, feathers, run_windowed, spans
 
 
@@ -195,35 +195,6 @@ def test_exception_bad_dtype():
         Restorer(Identity(), device="cpu").restore(np.zeros((64, 64, 3), np.int32))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
-def test_device_cuda_without_cuda_is_an_error_and_auto_falls_back():
-    with pytest.raises(GlsgnError, match="CUDA is not available"):
-        resolve_device("cuda")
-    with pytest.raises(GlsgnError, match="CUDA is not available"):
-        resolve_device("cuda:1")
-    device, notice = resolve_device("auto")
-    assert device.type == "cpu" and "CPU" in notice
-
-
-@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "tpu"])
-def test_exception_unknown_device(spec):
-    with pytest.raises(GlsgnError):
-        if spec.startswith("cuda") and torch.cuda.is_available():
-            raise GlsgnError("skip")
-        resolve_device(spec)
-
-
-def test_precision_rules():
-    cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) in (torch.float32, torch.bfloat16)
-    assert resolve_precision("fp32", cpu) == torch.float32
-    assert resolve_precision("bf16", cpu) == torch.bfloat16
-    with pytest.raises(GlsgnError, match="fp16"):
-        resolve_precision("fp16", cpu)
-    with pytest.raises(GlsgnError):
-        resolve_precision("int8", cpu)
-
-
 @pytest.mark.parametrize("name", ["glsgn-full", "glanet-tiny"])
 @pytest.mark.parametrize("window", [(256, 256), (128, 128)], ids=["whole", "windows"])
 def test_bf16_channels_last_stays_close_to_fp32(name, window, tiny_overrides):
@@ -261,13 +232,6 @@ def test_spans_shrink_windows_to_limit_overlap_work():
     s = spans(7680, 3840, 64, 64)
     assert len(s) == 3 and s[0][1] - s[0][0] == 2624  # 3 x 2624 covers 7680 with >= 64 px overlaps
     assert sum(e - b for b, e in s) < 7680 * 1.03
-
-
-def test_native_bf16_reads_the_cpu_flags():
-    assert native_bf16("flags : fpu sse avx2 avx512f avx512_bf16 avx512bw")
-    assert native_bf16("flags : fpu amx_bf16 amx_tile")
-    assert not native_bf16("flags : fpu sse avx2 avx512f avx512bw")
-    assert not native_bf16("")
 
 
 class SmallConvNet(nn.Module):

@@ -45,10 +45,10 @@ from glsgn_core.train.losses import (
     l1,
     multi_stage,
 )
+from glsgn_core.runtime import PRECISIONS, autocast, resolve_device, resolve_precision
 from glsgn_core.weights.files import arch_of
 
 TASKS = ("derain", "dehaze", "dereflect", *SR_SCALES)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -152,38 +152,15 @@ def setup_distributed(device: str) -> DistInfo:
     """Single process, or DDP when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return DistInfo(0, 1, resolve_device(device))
+        return DistInfo(0, 1, resolve_device(device)[0])
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device)
+    dev = resolve_device(device)[0]
     if dev.type == "cuda":
         dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), dev)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise GlsgnError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GlsgnError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32. ``auto``: bf16 where the hardware has it, else fp16 on CUDA."""
-    if precision == "fp32":
-        return None
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], float]:
@@ -346,7 +323,7 @@ class Trainer:
             self.perceptual = PerceptualDistance(load_vgg19(cfg.vgg_weights)).to(self.device)
         self.disc = PatchDiscriminator(in_chans=2 * 3).to(self.device) if w.adversarial > 0 else None
 
-        self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self.amp_dtype = resolve_precision(cfg.precision, self.device, training=True)
         scaling = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=scaling)
         self.disc_scaler = torch.amp.GradScaler(self.device.type, enabled=scaling)
@@ -367,7 +344,7 @@ class Trainer:
         self.best_psnr: float | None = None
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+        return autocast(self.device, self.amp_dtype)
 
     # -- one optimisation step ---------------------------------------------------------------
     def train_step(self, degraded: Tensor, target: Tensor) -> dict[str, Tensor]:
