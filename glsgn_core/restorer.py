@@ -27,7 +27,6 @@ from glsgn_core.image_io import from_float, to_float
 from glsgn_core.runtime import autocast, resolve_device, resolve_precision
 from glsgn_core.windows import Window, run_windowed
 
-TASKS = ("derain", "dehaze", "dereflect")
 DEFAULT_WINDOW = (2160, 3840)  # (height, width) of the working size
 DEFAULT_OVERLAP = 64
 

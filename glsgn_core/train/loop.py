@@ -32,7 +32,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from glsgn_core.data.datasets import SR_SCALES, bicubic_resize
+from glsgn_core import tasks
+from glsgn_core.data.datasets import bicubic_resize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.files import atomic_write
 from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -47,8 +48,6 @@ from glsgn_core.train.losses import (
 )
 from glsgn_core.runtime import PRECISIONS, autocast, resolve_device, resolve_precision
 from glsgn_core.weights.files import arch_of
-
-TASKS = ("derain", "dehaze", "dereflect", *SR_SCALES)
 
 
 @dataclass
@@ -85,8 +84,7 @@ class TrainConfig:
     until: int | None = None  # stop (resumably) after this step; the schedule still spans ``steps``
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise GlsgnError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        task = tasks.get(self.task)  # an unknown task is an error here
         if self.precision not in PRECISIONS:
             raise GlsgnError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.steps < 1 or self.batch < 1:
@@ -96,9 +94,10 @@ class TrainConfig:
         self.crop = tuple(self.crop)
         if self.max_side is not None and self.max_side < 64:
             raise GlsgnError(f"--max-side {self.max_side}: need at least 64 px")
-        if self.sr_degrade and self.task not in SR_SCALES:
-            raise GlsgnError(f"--sr-degrade applies to sr2 and sr4, not {self.task}")
-        if self.task in SR_SCALES and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
+        if self.sr_degrade and not task.upscales:
+            upscaling = " and ".join(t.name for t in tasks.TASKS if t.upscales)
+            raise GlsgnError(f"--sr-degrade applies to {upscaling}, not {self.task}")
+        if task.losses == "l1" and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
             raise GlsgnError(
                 f"{self.task} trains with L1 alone; set --perceptual-weight 0 and --adversarial-weight 0 (their defaults for SR)"
             )
@@ -265,7 +264,7 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     For SR tasks the task's factor is the model's ``scale``; a model of another factor is an error.
     """
     model, name = _build_model(cfg)
-    wanted = SR_SCALES.get(cfg.task, 1)
+    wanted = tasks.get(cfg.task).scale
     scale = getattr(model, "scale", 1)
     if scale != wanted:
         source = cfg.init_from or cfg.model
@@ -282,8 +281,9 @@ def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
 
     if cfg.init_from is None:
         overrides = dict(cfg.model_overrides)
-        if cfg.task in SR_SCALES and cfg.model.startswith("glanet"):
-            overrides.setdefault("scale", SR_SCALES[cfg.task])
+        task = tasks.get(cfg.task)
+        if task.upscales and arch_of(cfg.model) == "glanet":
+            overrides.setdefault("scale", task.scale)
         try:
             return create_model(cfg.model, **overrides), cfg.model
         except (TypeError, ValueError) as exc:
@@ -311,6 +311,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, dinfo: DistInfo) -> None:
         self.cfg, self.dinfo, self.device = cfg, dinfo, dinfo.device
+        self.losses = tasks.get(cfg.task).losses
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model, self.model_name = build_model(cfg)
         self.model.to(self.device).train()
@@ -352,7 +353,7 @@ class Trainer:
         with self.autocast():
             out = self.ddp_model(degraded)
         terms: dict[str, Tensor] = {}
-        if isinstance(out, Tensor):  # an upscaler: one image, L1 alone (GLA-Net's objective)
+        if self.losses == "l1":  # an upscaler: one image, L1 alone (GLA-Net's objective)
             terms["l1"] = l1(out.float(), target)
             terms["loss"] = w.pixel * terms["l1"]
             terms["grad_norm"] = self._apply(terms["loss"], self.optimizer, self.scaler, self.model)

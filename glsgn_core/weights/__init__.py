@@ -15,9 +15,9 @@ from glsgn_core.weights.files import (
     read_metadata,
     save_weights,
 )
+from glsgn_core.tasks import NAMES as TASKS  # task names, from the one task table
 from glsgn_core.weights.registry import (
     REGISTRY,
-    TASKS,
     WeightsEntry,
     WeightsError,
     default_model,

@@ -12,9 +12,10 @@ import json
 import os
 from pathlib import Path
 
+from glsgn_core import tasks
 from glsgn_core.files import atomic_write
 from glsgn_core.weights.download import sha256_file
-from glsgn_core.weights.registry import TASKS, WeightsError
+from glsgn_core.weights.registry import WeightsError
 
 FORMAT = "glsgn-weights/1"
 CHECKPOINT_FORMAT = "glsgn-checkpoint/1"
@@ -34,8 +35,8 @@ def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, 
     from glsgn_core import __version__
     from glsgn_core.models import list_models
 
-    if task not in (*TASKS, ""):
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)} or ''")
+    if task not in (*tasks.NAMES, ""):
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(tasks.NAMES)} or ''")
     if model_name not in list_models():
         raise ValueError(f"unknown model configuration {model_name!r}; known: {', '.join(list_models())}")
     metadata = {
