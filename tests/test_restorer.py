@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 import torch
@@ -17,22 +15,18 @@ from glsgn_core.restorer import Restorer, area_downscale
 from glsgn_core.windows import Window, feathers, run_windowed, spans
 
 
-class _Out(NamedTuple):
-    image: torch.Tensor
-
-
 class Identity(torch.nn.Module):
-    """Stands in for GLSGN: returns its input, through the same interface."""
+    """Stands in for a restoration model: returns its input, through the RestorationModel interface."""
 
-    pad_multiple = 64
+    min_size, pad_multiple, scale = 64, 64, 1
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[int, ...]] = []
 
-    def forward(self, x, context=None):
+    def restore(self, x, context=None):
         self.calls.append(tuple(x.shape))
-        return _Out(x.clone())
+        return x.clone()
 
 
 @settings(max_examples=80, deadline=None)
@@ -109,8 +103,8 @@ def test_whole_image_up_to_the_working_size_runs_once():
 class WindowMean(Identity):
     """Output depends on the whole window (like a global pathway would): x + 0.3 * mean(window)."""
 
-    def forward(self, x, context=None):
-        return _Out(x + 0.3 * x.mean(dim=(2, 3), keepdim=True))
+    def restore(self, x, context=None):
+        return x + 0.3 * x.mean(dim=(2, 3), keepdim=True)
 
 
 @pytest.mark.parametrize("overlap,max_step", [(64, 0.01), (0, None)])
@@ -154,14 +148,17 @@ def test_context_crop_of_a_whole_image_matches_the_model_own_global_pass(tiny_ov
     torch.manual_seed(0)
     model = create_model("glsgn-full", **tiny_overrides).eval()
     image = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
-    restorer = Restorer(model, device="cpu", window=(512, 512))
-    view = restorer._global_view(image, (512, 512))  # factor 1: the global view is the image itself
     from glsgn_core.ops import down2
     from glsgn_core.windows import Window
 
+    def view(factor):
+        return torch.from_numpy(area_downscale(image, factor)).permute(2, 0, 1)[None]
+
     x = torch.from_numpy(image).permute(2, 0, 1)[None]
-    ctx = restorer._crop_context(view, Window(0, 0, 128, 128), (128, 128))
-    direct = model.sg(down2(down2(x)), grid=1, cues=[], attention=[])
+    with torch.no_grad():
+        contexts = model.window_context((128, 128), (512, 512), view)  # factor 1: the global view is the image itself
+        ctx = contexts(Window(0, 0, 128, 128))
+        direct = model.sg(down2(down2(x)), grid=1, cues=[], attention=[])
     # the view was computed at full resolution, the direct pass at 1/4: compare after the same area pooling
     assert ctx.image.shape == direct.image.shape
     with torch.no_grad():
@@ -215,7 +212,7 @@ class NearestX2(Identity):
     scale = 2
     pad_multiple = 8
 
-    def forward(self, x, context=None):
+    def restore(self, x, context=None):
         self.calls.append(tuple(x.shape))
         return x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
 
@@ -237,11 +234,13 @@ def test_spans_shrink_windows_to_limit_overlap_work():
 class SmallConvNet(nn.Module):
     """Cheap to compile: compilation time, not the network, is what a compile test pays for."""
 
+    min_size, pad_multiple, scale = 64, 1, 1
+
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
 
-    def forward(self, x):
+    def restore(self, x, context=None):
         return x + 0.1 * self.body(x)
 
 

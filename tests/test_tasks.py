@@ -1,14 +1,18 @@
-"""The task table: names, commands, scales, and defaults that name what exists."""
+"""The task table, and what reads it: names and scales checked before any weights load."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from glsgn_core import tasks
 from glsgn_core.errors import GlsgnError
-from glsgn_core.models import list_models
-from glsgn_core.weights import bundled_path, get_entry, load_weights_file
+from glsgn_core.models import create_model, list_models
+from glsgn_core.restorer import Restorer
+from glsgn_core.weights import bundled_path, declared_scale, get_entry, read_metadata, save_weights
 from glsgn_core.weights.registry import is_registered
+
+TINY_GLANET = dict(embed_dim=8, depths=(2, 2), num_heads=2, window_size=4, upsampler_dim=8)
 
 
 def test_smoke_names_and_commands_are_unique():
@@ -44,5 +48,42 @@ def test_defaults_name_a_configuration_and_the_task_published_weights(task):
     entry = get_entry(task.weights)
     assert entry.task == task.name and entry.model_name in list_models()
     if bundled_path(entry).is_file():  # the published file's own scale is the task's
-        model, _ = load_weights_file(bundled_path(entry))
-        assert getattr(model, "scale", 1) == task.scale
+        assert declared_scale(read_metadata(bundled_path(entry))) == task.scale
+
+
+@pytest.mark.parametrize("name,scale", [("upscale", 3), ("derain", 2), ("colorise", None)])
+def test_exception_for_task_bad_scale_fails_before_any_weights_load(tmp_path, name, scale):
+    # The weights do not exist: looking for them first would raise a WeightsError instead.
+    with pytest.raises(tasks.UnknownTaskError):
+        Restorer.for_task(name, scale=scale, weights=str(tmp_path / "missing.safetensors"), device="cpu")
+
+
+@pytest.fixture
+def x4_weights(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "tiny-x4.safetensors"
+    save_weights(create_model("glanet-lite", **TINY_GLANET, scale=4), path, task="sr4", model_name="glanet-lite")
+    return path
+
+
+def test_exception_for_task_weights_of_another_scale_refused_before_their_tensors_are_read(x4_weights, monkeypatch):
+    import safetensors.torch
+
+    reads = []
+    monkeypatch.setattr(safetensors.torch, "load_file", lambda *a, **k: reads.append(a) or {})
+    with pytest.raises(GlsgnError, match=r"upscales x4, but --scale 2 was asked"):
+        Restorer.for_task("upscale", scale=2, weights=str(x4_weights), device="cpu")
+    with pytest.raises(GlsgnError, match="derain needs a model trained for derain"):
+        Restorer.for_task("derain", weights=str(x4_weights), device="cpu")
+    assert reads == []
+
+
+def test_for_task_loads_weights_of_the_task_scale(x4_weights):
+    restorer = Restorer.for_task("upscale", scale=4, weights=str(x4_weights), device="cpu", precision="fp32")
+    assert restorer.scale == 4 and restorer.metadata["task"] == "sr4"
+    assert Restorer.for_task("sr4", weights=str(x4_weights), device="cpu").scale == 4
+
+
+def test_exception_restorer_refuses_a_module_without_the_model_contract():
+    with pytest.raises(TypeError, match="RestorationModel"):
+        Restorer(torch.nn.Conv2d(3, 3, 3), device="cpu")

@@ -265,7 +265,7 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     """
     model, name = _build_model(cfg)
     wanted = tasks.get(cfg.task).scale
-    scale = getattr(model, "scale", 1)
+    scale = model.scale
     if scale != wanted:
         source = cfg.init_from or cfg.model
         if wanted > 1:
@@ -421,8 +421,7 @@ class Trainer:
             x = item["input"][None].to(self.device)
             y = item["target"][None].to(self.device)
             with self.autocast():
-                out = model(x)
-            restored = getattr(out, "image", out).float().clamp(0, 1)
+                restored = model.restore(x).float().clamp(0, 1)
             sums["val_psnr"] += float(psnr(restored, y)[0])
             sums["val_ssim"] += float(ssim(restored, y)[0])
             if baseline:

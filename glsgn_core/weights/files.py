@@ -72,6 +72,15 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
+def declared_scale(meta: dict[str, str]) -> int:
+    """The size factor of the model a weights file's metadata describes (its config's ``scale``;
+    restoration models have none: 1), read without building the model or reading any tensor."""
+    try:
+        return int(json.loads(meta["config"]).get("scale", 1))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"weights metadata without a readable config ({_first_line(exc)}); re-export the file") from None
+
+
 def load_weights_file(path: str | os.PathLike, *, device="cpu"):
     """Rebuild the model a weights file describes and load its tensors strictly: ``(model.eval(), metadata)``."""
     from safetensors.torch import load_file
