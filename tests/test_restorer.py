@@ -135,12 +135,52 @@ def test_glsgn_windows_show_no_step_on_a_smooth_image(tiny_overrides):
 
 
 def test_global_view_is_shared_by_windows(tiny_overrides):
-    """Every window receives a crop of one global pass instead of running the global pathway."""
+    """Every window receives a crop of one global pass over the whole image; the global pathway runs
+    again on each window only at the window's own quarter size (for the pyramid's band there)."""
     model = create_model("glsgn-full", **tiny_overrides)
     calls = []
-    model.sg.register_forward_hook(lambda m, inp, out: calls.append(tuple(inp[0].shape)))
-    Restorer(model, device="cpu", window=(128, 128), overlap=32).restore(np.zeros((200, 300, 3), np.uint8))
-    assert len(calls) == 1 and calls[0][-2] <= 32 and calls[0][-1] <= 32
+    model.sg.register_forward_hook(lambda m, inp, out: calls.append(tuple(inp[0].shape[-2:])))
+    Restorer(model, device="cpu", window=(128, 128), overlap=32).restore(np.zeros((200, 500, 3), np.uint8))
+    windows = len(spans(200, 128, 32, 64)) * len(spans(500, 128, 32, 64))
+    # The whole image at 1/16 (13 x 32, padded to the global pathway's multiple of 16), once.
+    assert calls[0] == (16, 32) and calls[1:] == [(32, 32)] * windows
+
+
+def _ideal_pyramid(overrides: dict):
+    """A GLSGN whose every pathway returns exactly its input (B_i = I_i: the image's own pyramid)
+    and whose LP masks are 1, so that its synthesis must give the input back."""
+    model = create_model("glsgn-full", **overrides).eval()
+    with torch.no_grad():
+        for path in (model.sg, *model.locals):
+            path.out.weight.zero_()
+            path.out.bias.zero_()
+            if path.mask is not None:
+                path.mask.weight.zero_()
+                path.mask.bias.fill_(30.0)  # sigmoid(30) rounds to 1.0 in float32
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_ideal_pyramid_model_restores_identically_whole_and_in_windows(dtype, tiny_overrides):
+    """Windows cost nothing: each window's pyramid has every band at its own scale. (Before, the
+    global band came from the whole image at 1/8 stretched to 1/4, and windows of this model scored
+    about 32 dB against the whole-image run.)"""
+    model = _ideal_pyramid(tiny_overrides)
+    rng = np.random.default_rng(5)
+    if dtype == np.float32:
+        image = rng.random((200, 300, 3), dtype=np.float32)
+    else:
+        image = rng.integers(0, np.iinfo(dtype).max, (200, 300, 3), endpoint=True).astype(dtype)
+    whole = Restorer(model, device="cpu", precision="fp32", window=(512, 512)).restore(image)
+    windowed = Restorer(model, device="cpu", precision="fp32", window=(128, 128), overlap=32)
+    assert windowed._working_size(200, 300)[0] == (128, 128), "the image must be split into windows"
+    out = windowed.restore(image)
+    if dtype == np.float32:
+        np.testing.assert_allclose(whole, image, atol=1e-5)
+        np.testing.assert_allclose(out, whole, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(whole, image)
+        np.testing.assert_array_equal(out, whole)
 
 
 def test_context_crop_of_a_whole_image_matches_the_model_own_global_pass(tiny_overrides):
@@ -160,7 +200,7 @@ def test_context_crop_of_a_whole_image_matches_the_model_own_global_pass(tiny_ov
         ctx = contexts(Window(0, 0, 128, 128))
         direct = model.sg(down2(down2(x)), grid=1, cues=[], attention=[])
     # the view was computed at full resolution, the direct pass at 1/4: compare after the same area pooling
-    assert ctx.image.shape == direct.image.shape
+    assert ctx.features.shape == direct.features.shape
     with torch.no_grad():
         a = model(x).image
         b = model(x, context=model.global_pass(down2(down2(x)))).image

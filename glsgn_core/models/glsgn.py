@@ -73,12 +73,10 @@ class PathwayOutput(NamedTuple):
 
 class GlobalContext(NamedTuple):
     """What a window of a larger image takes from the whole image's global pass, at a quarter of
-    the window's padded size: it stands for the global pathway's output."""
+    the window's padded size: the cues the local pathways receive (iterative decoding and PAC)."""
 
-    image: Tensor  # B_g
     features: Tensor  # F_g
     decoded_attention: Tensor | None  # f_att^g(F_g)
-    mask: Tensor | None  # M_3
 
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
@@ -225,9 +223,12 @@ class GLSGN(nn.Module):
     def forward(self, x: Tensor, context: GlobalContext | PathwayOutput | None = None) -> GLSGNOutput:
         """Restore ``x`` (N, 3, H, W), H and W >= 64; the model pads and crops itself.
 
-        ``context`` replaces the global pathway's output (see :meth:`window_context`) for inputs that
-        are windows of a larger image: the windows then share one global view. Its maps must have a
-        quarter of the *padded* input's size (``pad_multiple``).
+        ``context``, for inputs that are windows of a larger image, replaces the global pathway's
+        decoded features and attention (the cues every local pathway receives) by the whole image's
+        (see :meth:`window_context`). Its maps must have a quarter of the *padded* input's size
+        (``pad_multiple``). The global pathway still runs on the window's own quarter-size view for
+        the pyramid's band at that scale (B_g's high band, and the mask M_3): from the whole
+        image's view, downscaled further to fit, that band would be empty.
         """
         h, w = x.shape[-2:]
         if h < MIN_SIZE or w < MIN_SIZE:
@@ -279,8 +280,7 @@ class GLSGN(nn.Module):
                     return None
                 return F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="reflection", align_corners=False)
 
-            return GlobalContext(image=sample(g.image), features=sample(g.features),
-                                 decoded_attention=sample(g.decoded_attention), mask=sample(g.mask))  # fmt: skip
+            return GlobalContext(features=sample(g.features), decoded_attention=sample(g.decoded_attention))
 
         return crop
 
@@ -291,7 +291,9 @@ class GLSGN(nn.Module):
         tile_hw = scales[2].shape[-2:]
         bottleneck = (tile_hw[0] >> (len(cfg.widths) - 1), tile_hw[1] >> (len(cfg.widths) - 1))
 
-        g = context if context is not None else self.sg(scales[2], grid=1, cues=[], attention=[])
+        g = self.sg(scales[2], grid=1, cues=[], attention=[])
+        if context is not None:
+            g = g._replace(features=context.features, decoded_attention=context.decoded_attention)
         if not cfg.local:  # Global-Only: the global restoration applied as a low-frequency correction
             correction = F.interpolate(g.image - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False)
             return x + correction, [g.image]
