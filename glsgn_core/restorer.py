@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from glsgn_core import tasks
 from glsgn_core.errors import GlsgnError
 from glsgn_core.guided import affine_fit, apply_affine
 from glsgn_core.image_io import from_float, to_float
@@ -113,13 +114,11 @@ class Restorer:
         The task and scale are checked before anything is loaded, and the weights' own scale is
         checked from their metadata before their tensors are read.
         """
-        from glsgn_core import tasks
-
         chosen = tasks.get(task, scale)
         return cls.from_pretrained(weights or chosen.weights, task=chosen, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, spec: str, *, task=None, **kwargs) -> Restorer:
+    def from_pretrained(cls, spec: str, *, task: tasks.Task | None = None, **kwargs) -> Restorer:
         """``spec``: a registry name (e.g. ``glsgn-derain``), a weights file or a URL. ``task``: a
         :class:`glsgn_core.tasks.Task` whose scale the weights must have."""
         from glsgn_core.weights import declared_scale, load_weights_file, read_metadata, resolve
@@ -221,7 +220,7 @@ class Restorer:
             return y.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
 
-def _check_scale(task, spec: str, scale: int) -> None:
+def _check_scale(task: tasks.Task, spec: str, scale: int) -> None:
     """Refuse weights whose output size is not the task's (e.g. x4 weights for ``--scale 2``)."""
     if scale == task.scale:
         return
