@@ -132,7 +132,8 @@ def _global_pass_flops(name: str, w: int, h: int) -> int:
 
 def executed_flops(name: str, w: int, h: int) -> dict[str, Any]:
     """FLOPs ``Restorer.restore`` executes on a (w, h) image: the whole image up to the working size;
-    above it every window without its global pathway, plus one global pass on the downscaled image.
+    above it every window in full (its own global pathway gives the pyramid's band at its scale), plus
+    one global pass on the downscaled whole image (the cues every window shares).
     The window plan is the Restorer's own (``_working_size``, ``spans``), so the count follows it."""
     from glsgn_core.models import create_model
     from glsgn_core.restorer import Restorer
@@ -149,8 +150,8 @@ def executed_flops(name: str, w: int, h: int) -> dict[str, Any]:
     for top, bottom in rows:
         for left, right in cols:
             counted = _measure(name, right - left, bottom - top)
-            total += counted["flops"] - counted["pathways"]["Sg"]["flops"]
-    factor = max(-(-h * 4 // win[0]), -(-w * 4 // win[1]), 1)  # as Restorer._global_view
+            total += counted["flops"]
+    factor = max(-(-h * 4 // win[0]), -(-w * 4 // win[1]), 1)  # as GLSGN.window_context
     gm = 2 ** (len(restorer.model.config.widths) - 1)
     gh, gw = -(-h // factor), -(-w // factor)
     total += _global_pass_flops(name, -(-gw // gm) * gm, -(-gh // gm) * gm)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from glsgn_cli import evaluate, info, models, restore, synth, train, upscale
+from glsgn_core import tasks
 
 app = typer.Typer(
     name="glsgn",
@@ -40,8 +41,9 @@ def _root(
     keep_freed_memory()
 
 
-for _task in restore.WHAT:
-    app.command(_task)(restore.make_command(_task))
+for _task in tasks.TASKS:
+    if not _task.upscales:  # upscaling tasks share one command, `upscale --scale N`
+        app.command(_task.command)(restore.make_command(_task.name))
 app.command("upscale")(upscale.upscale)
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)

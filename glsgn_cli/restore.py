@@ -14,8 +14,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice, size_option
-
-WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
+from glsgn_core import tasks
 
 Inputs = Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively) or glob patterns.", show_default=False)]
 Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (input trees are mirrored), or a file for a single input. Default: beside each input.")]
@@ -37,7 +36,6 @@ Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th inpu
 
 # Defaults of the shared options, named so every command states them once.
 DEVICE, PRECISION, WINDOW, QUALITY = "auto", "auto", "3840x2160", 95
-SCALES = {"sr2": 2, "sr4": 4}  # the size factor a task's model must have; 1 for every other task
 
 
 def make_command(task: str) -> Callable[..., None]:
@@ -72,39 +70,39 @@ def make_command(task: str) -> Callable[..., None]:
         )
 
     command.__name__ = task
-    command.__doc__ = f"Remove {WHAT[task]} from photos: files, folders or globs, any size, CPU or CUDA."
+    command.__doc__ = f"Remove {tasks.get(task).noun} from photos: files, folders or globs, any size, CPU or CUDA."
     return command
 
 
 def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
-        quality, max_pixels, as_json, quiet, shard, compile=False, guide=None) -> int:
+        quality, max_pixels, as_json, quiet, shard, compile=False, guide=None, scale=None) -> int:
     """The body of every image command: plan the outputs, load the model for ``task``, run the batch.
 
-    Returns the exit code. ``task`` picks the default model and the size factor the model must have
-    (``sr2`` / ``sr4``: 2 / 4, otherwise 1), so a mismatched weights file fails before any file is read.
+    Returns the exit code. ``task`` (a task or command of ``glsgn_core.tasks``, with ``scale`` for
+    ``upscale``) picks the default model and the size factor the model must have, so a bad scale
+    fails before anything is read and a mismatched weights file before its tensors are.
     """
     from glsgn_core.batch import expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
     from glsgn_core.errors import GlsgnError
     from glsgn_core.image_io import DEFAULT_MAX_PIXELS
     from glsgn_core.restorer import Restorer
-    from glsgn_core.weights import default_model
 
     win_w, win_h = size_option(window, "--window")
     try:
+        chosen = tasks.get(task, scale)
         k, n = parse_shard(shard) if shard else (1, 1)
         jobs = plan_outputs(expand_inputs(inputs), out=output, suffix=suffix, ext=ext, overwrite=overwrite)
         jobs = shard_jobs(jobs, k, n)
-        restorer = Restorer.from_pretrained(spec or default_model(task), device=device, precision=precision, window=(win_h, win_w),
-                                               compile=compile, guide=guide)
+        restorer = Restorer.for_task(chosen.name, weights=spec, device=device, precision=precision, window=(win_h, win_w),
+                                     compile=compile, guide=guide)
     except GlsgnError as exc:
         fail(str(exc), EXIT_USAGE)
-    _check_scale(task, spec or default_model(task), restorer.scale)
     if not quiet:
         for line in restorer.notices:
             notice(line)
         trained_for = restorer.metadata.get("task")
-        if trained_for and trained_for != task:
-            notice(f"warning: the model was trained for {trained_for}, not {task}")
+        if trained_for and trained_for != chosen.name:
+            notice(f"warning: the model was trained for {trained_for}, not {chosen.name}")
 
     failed = 0
 
@@ -118,7 +116,7 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
         elif result.status == "skipped" and not quiet:
             notice(f"skipped {result.input}: {result.error}")
 
-    verb = "upscaling" if task in SCALES else "restoring"
+    verb = "upscaling" if chosen.upscales else "restoring"
     with _progress(len(jobs), verb, enabled=not quiet and err_console.is_terminal) as advance:
         def on_result(result) -> None:
             report(result)
@@ -131,18 +129,6 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
             err_console.print("glsgn: interrupted; finished files are kept, no partial file was left")
             return 130
     return EXIT_FAILED if failed else EXIT_OK
-
-
-def _check_scale(task: str, spec: str, scale: int) -> None:
-    """Refuse a model whose output size is not what the command promises (e.g. x4 weights for --scale 2)."""
-    wanted = SCALES.get(task, 1)
-    if scale == wanted:
-        return
-    if task not in SCALES:
-        fail(f"{spec}: the model upscales x{scale}; {task} needs a model trained for {task} (use `glsgn upscale` for this one)")
-    does = f"upscales x{scale}" if scale > 1 else "does not upscale (x1)"
-    fail(f"{spec}: the model {does}, but --scale {wanted} was asked; use weights trained for x{wanted}"
-         + (f" or --scale {scale}" if scale > 1 else ""))  # fmt: skip
 
 
 class _progress:

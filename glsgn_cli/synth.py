@@ -9,14 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice, size_option
+from glsgn_core import tasks
 
-
-class Task(str, enum.Enum):
-    derain = "derain"
-    dehaze = "dehaze"
-    dereflect = "dereflect"
-    sr2 = "sr2"  # input: the target's bicubic downscale, half the size
-    sr4 = "sr4"
+# Every task of the table; for upscaling ones the input is the target's bicubic downscale.
+Task = enum.Enum("Task", {name: name for name in tasks.NAMES}, type=str)
 
 
 def _save_png(array: "object", path: Path) -> None:
@@ -98,7 +94,6 @@ def synth(
     from rich.progress import Progress
 
     from glsgn_core.data.datasets import (
-        SR_SCALES,
         bicubic_downscale,
         crop_and_augment,
         fit_crop,
@@ -112,7 +107,7 @@ def synth(
     from glsgn_core.errors import GlsgnError
 
     size = size_option(crop, "--crop", minimum=16) if crop is not None else None
-    scale = SR_SCALES.get(task.value, 1)
+    scale = tasks.get(task.value).scale
     if size is not None and (size[0] % scale or size[1] % scale):
         fail(f"--crop {crop}: both sides must be multiples of the SR scale {scale}")
     if family is not None and (scale > 1 or family not in family_names(task.value)):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from glsgn_cli._common import err_console, fail, notice, size_option, user_errors
+from glsgn_core import tasks
 
 # Settings a resumed run may change; every other recipe setting is fixed by the run's last.pt.
 RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "val_every", "data", "val", "vgg_weights")
@@ -16,7 +17,7 @@ RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_e
 def train(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints/, metrics.jsonl. Must be new or empty unless --resume.")],
-    task: Annotated[Optional[str], typer.Option(help="derain | dehaze | dereflect | sr2 | sr4 (super-resolution: clean photos, bicubic-downscaled inputs).")] = None,
+    task: Annotated[Optional[str], typer.Option(help=f"{' | '.join(tasks.NAMES)} (super-resolution: clean photos, bicubic-downscaled inputs).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Training data: a paired folder (input/, target/) or clean photos.")] = None,
     val: Annotated[Optional[Path], typer.Option(help="Paired folder for validation PSNR/SSIM and best.pt, scored on whole images (keep them small, e.g. `glsgn synth --crop 512x512`).")] = None,
     config: Annotated[Optional[str], typer.Option("--config", help="Model configuration (see glsgn info --list). Default: glsgn-lite, glanet-lite for sr2/sr4.")] = None,
@@ -64,13 +65,13 @@ def train(
         else:
             if task is None or data is None:
                 fail("a new run needs --task and --data (or --resume to continue one)")
-            sr = task.startswith("sr")  # super-resolution: GLA-Net's recipe (L1 alone, Adam 1e-4)
-            perceptual = perceptual_weight if perceptual_weight is not None else (0.0 if sr else 0.01)
-            adversarial = adversarial_weight if adversarial_weight is not None else (0.0 if sr else 0.01)
+            recipe = tasks.get(task)  # the task's training defaults (super-resolution: GLA-Net's)
+            perceptual = perceptual_weight if perceptual_weight is not None else recipe.perceptual
+            adversarial = adversarial_weight if adversarial_weight is not None else recipe.adversarial
             cfg = TrainConfig(
-                out=str(out), task=task, data=str(data), val=_str(val), model=config or ("glanet-lite" if sr else "glsgn-lite"),
+                out=str(out), task=task, data=str(data), val=_str(val), model=config or recipe.config,
                 model_overrides=_json_object(model_config), init_from=init_from, steps=steps, until=until,
-                batch=batch, crop=size_option(crop, "--crop", minimum=64), lr=lr if lr is not None else (1e-4 if sr else 2e-4), warmup=warmup,
+                batch=batch, crop=size_option(crop, "--crop", minimum=64), lr=lr if lr is not None else recipe.lr, warmup=warmup,
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
                 vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, families=_names(families),

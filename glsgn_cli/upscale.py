@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from glsgn_cli._common import fail
 from glsgn_cli.restore import (
     DEVICE,
     PRECISION,
@@ -27,8 +26,9 @@ from glsgn_cli.restore import (
     WindowOpt,
     run,
 )
+from glsgn_core import tasks
 
-Scale = Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor: 2 or 4.", show_default=False)]
+Scale = Annotated[int, typer.Option("--scale", "-s", help=f"Upscaling factor: {' or '.join(map(str, tasks.scales('upscale')))}.", show_default=False)]
 Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. Default: _x2 or _x4.")]
 Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). Default: glanet-x2 or glanet-x4.")]
 
@@ -56,11 +56,9 @@ def upscale(
 
     Alpha is upscaled on its own (bicubic); 16-bit stays 16-bit; EXIF, ICC and the printed size are kept.
     """
-    if scale not in (2, 4):
-        fail(f"--scale {scale}: GLA-Net upscales by 2 or 4")
     raise typer.Exit(
         run(
-            f"sr{scale}", inputs, output=output, suffix=suffix if suffix is not None else f"_x{scale}", ext=ext,
+            "upscale", inputs, scale=scale, output=output, suffix=suffix if suffix is not None else f"_x{scale}", ext=ext,
             overwrite=overwrite, spec=weights or model, device=device, precision=precision, compile=compile,
             window=window, quality=quality, max_pixels=max_pixels, as_json=as_json, quiet=quiet, shard=shard,
         )

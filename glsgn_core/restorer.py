@@ -1,10 +1,12 @@
 """Run a restoration model on a whole photo of any size: devices, precision, windows.
 
-Up to the working size (default 3840x2160, either orientation) the model's 16/4/1 hierarchy runs on
-the whole image. Above it, overlapping windows each run the full hierarchy, the global pathway runs
-once on the whole image downscaled to a quarter of the working size, every window takes its crop of
-that global view, and windows are blended with feathered weights. Only windows (and the small global
-view) are moved to the device; the image itself stays in host memory in its own dtype.
+The model is anything that implements ``glsgn_core.models.base.RestorationModel``; the Restorer
+reads nothing else from it. Up to the working size (default 3840x2160, either orientation) the model
+runs on the whole image. Above it, overlapping windows each run the full model and are blended with
+feathered weights; a model that needs the whole image while it restores a window (GLSGN's global
+pathway) implements ``WindowContext`` and is given the whole image downscaled, once. Only windows
+(and the small whole-image view) are moved to the device, uint8 windows as uint8; the image itself
+stays in host memory in its own dtype.
 
 With ``guide=N`` the model runs once on the photo downscaled to at most N pixels on its long side, and
 the result is carried to full size by a guided filter (``glsgn_core.guided``): for degradations that
@@ -14,78 +16,22 @@ scale it was trained at.
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from glsgn_core import tasks
 from glsgn_core.errors import GlsgnError
 from glsgn_core.guided import affine_fit, apply_affine
 from glsgn_core.image_io import from_float, to_float
+from glsgn_core.models.base import RestorationModel, WindowContext
+from glsgn_core.runtime import autocast, resolve_device, resolve_precision
 from glsgn_core.windows import Window, run_windowed
 
-TASKS = ("derain", "dehaze", "dereflect")
 DEFAULT_WINDOW = (2160, 3840)  # (height, width) of the working size
 DEFAULT_OVERLAP = 64
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def resolve_device(spec: str) -> tuple[torch.device, str | None]:
-    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> (device, notice or None). Explicit CUDA without CUDA is an error."""
-    spec = spec.strip().lower()
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda"), None
-        return torch.device("cpu"), "no CUDA device available, running on the CPU"
-    if spec == "cpu":
-        return torch.device("cpu"), None
-    if spec == "cuda" or spec.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise GlsgnError(
-                f"--device {spec}: CUDA is not available (no GPU visible or a CPU-only torch build); "
-                "use --device cpu or auto, or install a CUDA build of torch"
-            )
-        try:
-            dev = torch.device(spec)
-        except RuntimeError:
-            raise GlsgnError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise GlsgnError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
-        return dev, None
-    raise GlsgnError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N")
-
-
-def native_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether the CPU computes bf16 natively (avx512_bf16 or AMX), from /proc/cpuinfo's flags.
-
-    Other CPUs emulate bf16 and run slower than fp32, so 'auto' keeps fp32 there.
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags = set(cpuinfo.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
-    """'auto' picks bf16 where it is native (CUDA devices that support it, CPUs with avx512_bf16 or
-    AMX) and fp32 elsewhere. bf16 keeps the bundled models within 0.04 dB of fp32 on our held-out
-    photos (docs/BENCHMARKS.md)."""
-    if spec not in PRECISIONS:
-        raise GlsgnError(f"--precision {spec!r} is not one of {', '.join(PRECISIONS)}")
-    if spec == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-        return torch.bfloat16 if native_bf16() else torch.float32
-    if spec == "fp16" and device.type != "cuda":
-        raise GlsgnError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec]
 
 
 def area_downscale(image: np.ndarray, factor: int) -> np.ndarray:
@@ -115,13 +61,13 @@ def _unit(image: np.ndarray) -> np.ndarray:
 class Restorer:
     """A model bound to a device and precision, restoring whole photos of any size.
 
-    >>> restorer = Restorer.from_pretrained("glsgn-derain")      # doctest: +SKIP
+    >>> restorer = Restorer.for_task("derain")                   # doctest: +SKIP
     >>> clean = restorer.restore(rainy_uint8_array)             # doctest: +SKIP
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: RestorationModel,
         *,
         device: str = "auto",
         precision: str = "auto",
@@ -131,24 +77,27 @@ class Restorer:
         compile: bool = False,
         guide: int | None = None,
     ) -> None:
-        """``channels_last``: run the model in channels-last layout (False: contiguous NCHW).
+        """``model``: a module that implements :class:`~glsgn_core.models.base.RestorationModel`.
+        ``channels_last``: run the model in channels-last layout (False: contiguous NCHW).
         ``compile``: run it through ``torch.compile`` (each new input size pays a compilation).
         ``guide``: restore larger images at this long side and carry the result to full size with a
         guided filter (None or 0: restore at full size)."""
+        if not isinstance(model, RestorationModel):
+            raise TypeError(f"{type(model).__name__} does not implement RestorationModel (min_size, pad_multiple, scale, restore)")
         self.device, notice = resolve_device(device)
         self.notices: list[str] = [notice] if notice else []
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype = resolve_precision(precision, self.device, training=False)
         if min(window) < 64 or overlap < 0 or overlap > min(window) // 2:
             raise GlsgnError(f"window {window[1]}x{window[0]} with overlap {overlap}: need >= 64 px and an overlap of at most half a window")
-        if min(window) < getattr(model, "min_size", 1):
+        if min(window) < model.min_size:
             raise GlsgnError(f"window {window[1]}x{window[0]} is smaller than the model's minimum input")
         # Channels-last layout is what oneDNN (CPUs) and tensor cores (CUDA) convolve fastest: on the
         # idle 2-core benchmark, glsgn-full at 4K ran 1.43x faster in fp32 and 1.39x in bf16 with it.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
-        self._forward = torch.compile(self.model) if compile else self.model
+        self._forward = torch.compile(self.model.restore) if compile else self.model.restore
         self.window, self.overlap = window, overlap
-        self.scale: int = getattr(model, "scale", 1)  # upscalers return scale x larger images
+        self.scale: int = model.scale  # upscalers return scale x larger images
         if guide and not 64 <= guide <= min(window):
             raise GlsgnError(f"guide size {guide}: need 64 to {min(window)} px (the working size's short side), or 0 for off")
         if guide and self.scale != 1:
@@ -157,12 +106,28 @@ class Restorer:
         self.metadata: dict = {}
 
     @classmethod
-    def from_pretrained(cls, spec: str, **kwargs) -> Restorer:
-        """``spec``: a registry name (e.g. ``glsgn-derain``), a weights file or a URL."""
-        from glsgn_core.weights import load_model
+    def for_task(cls, task: str, *, scale: int | None = None, weights: str | None = None, **kwargs) -> Restorer:
+        """The restorer for a task of :mod:`glsgn_core.tasks`: ``for_task("derain")``,
+        ``for_task("upscale", scale=4)``. ``weights``: a registry name, file or URL instead of the
+        task's default model.
+
+        The task and scale are checked before anything is loaded, and the weights' own scale is
+        checked from their metadata before their tensors are read.
+        """
+        chosen = tasks.get(task, scale)
+        return cls.from_pretrained(weights or chosen.weights, task=chosen, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, spec: str, *, task: tasks.Task | None = None, **kwargs) -> Restorer:
+        """``spec``: a registry name (e.g. ``glsgn-derain``), a weights file or a URL. ``task``: a
+        :class:`glsgn_core.tasks.Task` whose scale the weights must have."""
+        from glsgn_core.weights import declared_scale, load_weights_file, read_metadata, resolve
         from glsgn_core.weights.registry import get_entry, is_registered
 
-        model, metadata = load_model(spec)
+        path = resolve(spec)
+        if task is not None:
+            _check_scale(task, spec, declared_scale(read_metadata(path)))
+        model, metadata = load_weights_file(path)
         if kwargs.get("guide") is None and is_registered(spec):
             kwargs["guide"] = get_entry(spec).guide  # how the published model is meant to run
         restorer = cls(model, **kwargs)
@@ -178,8 +143,10 @@ class Restorer:
             image = image[..., None]
         if image.ndim != 3 or image.shape[2] not in (1, 3):
             raise GlsgnError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}")
+        if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+            raise GlsgnError(f"unsupported pixel type {image.dtype}; expected uint8, uint16 or float")
         h, w = image.shape[:2]
-        least = getattr(self.model, "min_size", 64)
+        least = self.model.min_size
         if min(h, w) < least:
             raise GlsgnError(f"image is {w}x{h} pixels; this model needs at least {least}x{least}")
         gray = image.shape[2] == 1
@@ -187,26 +154,16 @@ class Restorer:
         def finish(rows: np.ndarray) -> np.ndarray:
             return from_float(rows.mean(axis=2, keepdims=True) if gray else rows, image.dtype)
 
+        # The three strategies, chosen here and nowhere else.
         work, win = self._working_size(h, w)
         # Guided: downscale by a whole factor to fit the guide size, never below the model's minimum.
         factor = min(-(-max(h, w) // self.guide), min(h, w) // least) if self.guide else 1
         if factor > 1:
             out = self._restore_guided(image, factor, finish)
         elif h <= work[0] and w <= work[1]:
-            out = finish(self._run(_unit(image)))
+            out = finish(self._run(image))
         else:
-            # A model without a global pathway (e.g. an upscaler) runs its windows independently.
-            context = self._global_view(image, win) if hasattr(self.model, "global_pass") else None
-            out = run_windowed(
-                image,
-                lambda crop, box: self._run(_unit(crop), context, box),
-                window=win,
-                overlap=self.overlap,
-                scale=self.scale,
-                multiple=getattr(self.model, "pad_multiple", 1),
-                finish=finish,
-                on_window=on_window,
-            )
+            out = self._restore_windowed(image, win, finish, on_window)
         return out[..., 0] if squeeze else out
 
     def _restore_guided(self, image: np.ndarray, factor: int, finish: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -217,66 +174,58 @@ class Restorer:
         a, b = affine_fit(small, restored)
         return apply_affine(image, a, b, factor, unit=_unit, finish=finish)
 
+    def _restore_windowed(self, image: np.ndarray, win: tuple[int, int], finish, on_window) -> np.ndarray:
+        contexts: Callable[[Window], object] | None = None
+        if isinstance(self.model, WindowContext):  # e.g. GLSGN's global pathway sees the whole image
+            with torch.inference_mode(), autocast(self.device, self.dtype):
+                contexts = self.model.window_context(image.shape[:2], win, lambda f: self._to_device(area_downscale(image, f)))
+        return run_windowed(
+            image,
+            lambda crop, box: self._run(crop, contexts(box) if contexts is not None else None),
+            window=win,
+            overlap=self.overlap,
+            scale=self.scale,
+            multiple=self.model.pad_multiple,
+            finish=finish,
+            on_window=on_window,
+        )
+
     def _working_size(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """The working size in the image's orientation, and the window size: the working size rounded
         down to the model's padding multiple, so that windows inside the image need no padding."""
         long_side, short_side = max(self.window), min(self.window)
         wh, ww = (short_side, long_side) if w >= h else (long_side, short_side)
-        m = getattr(self.model, "pad_multiple", 1)
+        m = self.model.pad_multiple
         return (wh, ww), (max(wh // m * m, m), max(ww // m * m, m))
 
-    def _autocast(self):
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+    def _to_device(self, pixels: np.ndarray) -> Tensor:
+        """(H, W, C) pixels -> (1, 3, H, W) float32 in [0, 1] on the device, in the model's layout.
 
-    def _run(self, crop: np.ndarray, context=None, box: Window | None = None) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(self.device)
+        The one host-to-device conversion: uint8 pixels travel as they are (a quarter of the bytes
+        of float32) and are scaled on the device; other types are scaled on the host first.
+        """
+        if pixels.dtype == np.uint8:
+            x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device).float() / 255
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(_unit(pixels))).to(self.device)
+        x = x.permute(2, 0, 1)[None]
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = x.contiguous(memory_format=self.memory_format)
-        with torch.inference_mode(), self._autocast():
-            if context is None:
-                y = self._forward(x)
-            else:
-                y = self._forward(x, context=self._crop_context(context, box, x.shape[-2:]))
-            y = getattr(y, "image", y)  # GLSGN returns every pathway's output; only the image is kept
+        return x.contiguous(memory_format=self.memory_format)
+
+    def _run(self, pixels: np.ndarray, context: object | None = None) -> np.ndarray:
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            x = self._to_device(pixels)
+            y = self._forward(x) if context is None else self._forward(x, context)
             return y.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
-    def _global_view(self, image: np.ndarray, win: tuple[int, int]):
-        """Run the global pathway once on the whole image, downscaled to fit a quarter window."""
-        h, w = image.shape[:2]
-        factor = max(-(-h * 4 // win[0]), -(-w * 4 // win[1]), 1)
-        small = area_downscale(image, factor)
-        x = torch.from_numpy(small).permute(2, 0, 1)[None].to(self.device)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        x = x.contiguous(memory_format=self.memory_format)
-        with torch.inference_mode(), self._autocast():
-            out = self.model.global_pass(x)
-        # The global view covers ceil(H / factor) * factor image rows (and likewise columns).
-        return out, (small.shape[0] * factor, small.shape[1] * factor)
 
-    def _crop_context(self, context, box: Window, size: tuple[int, int]):
-        """The global view's maps over this window's padded extent, at a quarter of its padded size."""
-        (view, extent) = context
-        m = self.model.pad_multiple
-        hp, wp = -(-size[0] // m) * m, -(-size[1] // m) * m
-        qh, qw = hp // 4, wp // 4
-        ys = box.top + (torch.arange(qh, device=self.device) + 0.5) * 4
-        xs = box.left + (torch.arange(qw, device=self.device) + 0.5) * 4
-        gy, gx = torch.meshgrid(2 * ys / extent[0] - 1, 2 * xs / extent[1] - 1, indexing="ij")
-        grid = torch.stack([gx, gy], dim=-1)[None]
-
-        def sample(t: Tensor | None) -> Tensor | None:
-            if t is None:
-                return None
-            return F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="reflection", align_corners=False)
-
-        return type(view)(
-            image=sample(view.image),
-            features=sample(view.features),
-            attention=None,  # the global pathway's own encoder attention is not passed on
-            mask=sample(view.mask),
-            decoded_attention=sample(view.decoded_attention),
-        )
+def _check_scale(task: tasks.Task, spec: str, scale: int) -> None:
+    """Refuse weights whose output size is not the task's (e.g. x4 weights for ``--scale 2``)."""
+    if scale == task.scale:
+        return
+    if not task.upscales:
+        raise GlsgnError(f"{spec}: the model upscales x{scale}; {task.name} needs a model trained for {task.name} (use `glsgn upscale` for this one)")
+    does = f"upscales x{scale}" if scale > 1 else "does not upscale (x1)"
+    raise GlsgnError(f"{spec}: the model {does}, but --scale {task.scale} was asked; use weights trained for x{task.scale}"
+                     + (f" or --scale {scale}" if scale > 1 else ""))  # fmt: skip

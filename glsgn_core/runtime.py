@@ -1,4 +1,9 @@
-"""Process-wide settings for a program that restores photos (the CLI calls them; library users may).
+"""Process-wide settings for a program that restores photos (the CLI calls them; library users may),
+and the one place where a device and a precision are chosen, for restoring and training alike.
+
+torch is imported inside the resolvers only: the CLI's root callback imports this module, and
+``glsgn --help`` must stay instant.
+
 
 glibc's malloc gives freed memory back to the system as soon as the top of its heap is free, and
 the next large tensor faults every page in again. A restoration allocates and frees blocks of
@@ -14,6 +19,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from glsgn_core.errors import GlsgnError
+
+if TYPE_CHECKING:
+    import torch
 
 _M_TOP_PAD = -2  # glibc's mallopt parameter: bytes kept at the top of the heap when trimming or growing
 KEEP_BYTES = 1 << 30
@@ -34,3 +46,81 @@ def keep_freed_memory(nbytes: int = KEEP_BYTES, *, libc: str | None = None) -> b
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return mallopt(_M_TOP_PAD, min(nbytes, 2**31 - 1)) == 1
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(spec: str) -> tuple[torch.device, str | None]:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> (device, notice or None). Explicit CUDA without CUDA is an error."""
+    import torch
+
+    spec = spec.strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda"), None
+        return torch.device("cpu"), "no CUDA device available, running on the CPU"
+    if spec == "cpu":
+        return torch.device("cpu"), None
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise GlsgnError(
+                f"--device {spec}: CUDA is not available (no GPU visible or a CPU-only torch build); "
+                "use --device cpu or auto, or install a CUDA build of torch"
+            )
+        try:
+            dev = torch.device(spec)
+        except RuntimeError:
+            raise GlsgnError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise GlsgnError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        return dev, None
+    raise GlsgnError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N")
+
+
+def native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (avx512_bf16 or AMX), from /proc/cpuinfo's flags.
+
+    Other CPUs emulate bf16 and run slower than fp32, so 'auto' keeps fp32 there.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set(cpuinfo.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(spec: str, device: torch.device, *, training: bool) -> torch.dtype:
+    """The autocast dtype for ``spec`` on ``device`` (``torch.float32``: no autocast).
+
+    'auto' picks bf16 where it is native (CUDA devices that support it, CPUs with avx512_bf16 or
+    AMX). Where it is not: fp32 for restoring, and on CUDA fp16 for training, whose loss scaling
+    guards fp16's small range; a restoration has no such guard. bf16 keeps the bundled models
+    within 0.04 dB of fp32 on our held-out photos (docs/BENCHMARKS.md). fp16 needs CUDA.
+    """
+    import torch
+
+    if spec not in PRECISIONS:
+        raise GlsgnError(f"--precision {spec!r} is not one of {', '.join(PRECISIONS)}")
+    if spec == "auto":
+        if device.type == "cuda":
+            if torch.cuda.is_bf16_supported():
+                return torch.bfloat16
+            return torch.float16 if training else torch.float32
+        return torch.bfloat16 if native_bf16() else torch.float32
+    if spec == "fp16" and device.type != "cuda":
+        raise GlsgnError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec]
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Autocast to ``dtype`` on ``device``; a no-op context for fp32."""
+    import contextlib
+
+    import torch
+
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import pytest
 import torch
@@ -37,10 +35,6 @@ def _photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
     return 0.15 + 0.7 * out
 
 
-class _Out(NamedTuple):
-    image: torch.Tensor
-
-
 class AffineDehazer(torch.nn.Module):
     """A stand-in model that undoes haze exactly: J = (I - A (1 - t)) / t with a smooth t over the frame.
 
@@ -48,7 +42,7 @@ class AffineDehazer(torch.nn.Module):
     as a haze layer is: a guided run at a small size must then match a run at full size.
     """
 
-    pad_multiple = 1
+    min_size, pad_multiple, scale = 64, 1, 1
 
     def __init__(self, airlight=(0.9, 0.85, 0.8)) -> None:
         super().__init__()
@@ -60,9 +54,9 @@ class AffineDehazer(torch.nn.Module):
         x = (torch.arange(w) + 0.5) / w
         return (0.5 + 0.35 * torch.outer(y, torch.cos(torch.pi * x))).view(1, 1, h, w)
 
-    def forward(self, x):
+    def restore(self, x, context=None):
         t = self.transmission(*x.shape[-2:]).to(x)
-        return _Out((x - self.airlight * (1 - t)) / t)
+        return (x - self.airlight * (1 - t)) / t
 
 
 def _hazy(clean: np.ndarray, model: AffineDehazer) -> np.ndarray:
@@ -160,9 +154,9 @@ class Spy(AffineDehazer):
         super().__init__()
         self.seen: list[tuple[int, int]] = []
 
-    def forward(self, x):
+    def restore(self, x, context=None):
         self.seen.append(tuple(x.shape[-2:]))
-        return super().forward(x)
+        return super().restore(x)
 
 
 def test_guided_runs_the_model_once_at_the_guide_size():

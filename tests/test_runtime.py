@@ -1,4 +1,5 @@
-"""Process-wide runtime settings: the malloc setting applies on glibc and never fails elsewhere."""
+"""Process-wide runtime settings: the malloc setting applies on glibc and never fails elsewhere; the
+one device and precision resolver, shared by restoring and training."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
-from glsgn_core.runtime import keep_freed_memory
+from glsgn_core.errors import GlsgnError
+from glsgn_core.runtime import keep_freed_memory, native_bf16, resolve_device, resolve_precision
 
 
 def _glibc() -> bool:
@@ -42,3 +45,66 @@ def test_every_command_applies_the_setting_once(monkeypatch):
     assert calls == [()]
     assert CliRunner().invoke(app, ["--help"]).exit_code == 0  # help alone changes nothing
     assert calls == [()]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_device_cuda_without_cuda_is_an_error_and_auto_falls_back():
+    with pytest.raises(GlsgnError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(GlsgnError, match="CUDA is not available"):
+        resolve_device("cuda:1")
+    device, notice = resolve_device("auto")
+    assert device.type == "cpu" and "CPU" in notice
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "tpu"])
+def test_exception_unknown_device(spec):
+    with pytest.raises(GlsgnError):
+        if spec.startswith("cuda") and torch.cuda.is_available():
+            raise GlsgnError("skip")
+        resolve_device(spec)
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["restore", "train"])
+def test_precision_rules(training):
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu, training=training) in (torch.float32, torch.bfloat16)
+    assert resolve_precision("fp32", cpu, training=training) == torch.float32
+    assert resolve_precision("bf16", cpu, training=training) == torch.bfloat16
+    with pytest.raises(GlsgnError, match="fp16"):
+        resolve_precision("fp16", cpu, training=training)
+    with pytest.raises(GlsgnError):
+        resolve_precision("int8", cpu, training=training)
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_auto_precision_on_cuda_without_bf16_differs_only_where_loss_scaling_guards_fp16(monkeypatch, bf16):
+    # Only the device's type is read: no GPU is needed to check the rule.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    cuda = torch.device("cuda")
+    assert resolve_precision("auto", cuda, training=False) == (torch.bfloat16 if bf16 else torch.float32)
+    assert resolve_precision("auto", cuda, training=True) == (torch.bfloat16 if bf16 else torch.float16)
+
+
+def test_auto_precision_on_the_cpu_is_the_same_for_restoring_and_training():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu, training=True) == resolve_precision("auto", cpu, training=False)
+    assert resolve_precision("auto", cpu, training=True) == (torch.bfloat16 if native_bf16() else torch.float32)
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    assert native_bf16("flags : fpu sse avx2 avx512f avx512_bf16 avx512bw")
+    assert native_bf16("flags : fpu amx_bf16 amx_tile")
+    assert not native_bf16("flags : fpu sse avx2 avx512f avx512bw")
+    assert not native_bf16("")
+
+
+def test_exception_training_resolves_precision_as_restoring_does(tmp_path):
+    """Training reads the same resolver: fp16 on the CPU is refused there too, before any step."""
+    from glsgn_core.train.loop import Trainer, TrainConfig, setup_distributed
+    from glsgn_core.train.losses import LossWeights
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), task="derain", data=str(tmp_path), precision="fp16", device="cpu",
+                      model_overrides={"widths": [4, 8, 8, 8, 8]}, loss=LossWeights(perceptual=0.0))  # fmt: skip
+    with pytest.raises(GlsgnError, match="fp16 needs a CUDA device"):
+        Trainer(cfg, setup_distributed("cpu"))

@@ -172,3 +172,9 @@ def test_help_is_instant_and_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
     out = subprocess.run([sys.executable, "-m", "glsgn_cli", "upscale", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--scale" in out.stdout and "--shard" in out.stdout and "GLA-Net" in out.stdout
+
+
+def test_exception_bad_scale_fails_before_the_weights_are_looked_at(photos, tmp_path):
+    result = invoke("upscale", photos / "a.png", "--scale", 3, "--weights", tmp_path / "missing.safetensors")
+    assert result.exit_code == 2 and "--scale 3: upscale works at scale 2 or 4" in result.stderr
+    assert "missing" not in result.stderr

@@ -214,6 +214,10 @@ class GLANet(nn.Module):
     def min_size(self) -> int:
         return self.config.window_size
 
+    def restore(self, x: Tensor, context: None = None) -> Tensor:
+        """:class:`~glsgn_core.models.base.RestorationModel`: the upscaled image (no whole-image context)."""
+        return self(x)
+
     def forward(self, x: Tensor) -> Tensor:
         """Upscale ``x`` (N, 3, H, W) in [0, 1], H and W >= the window size, to (N, 3, H * scale, W * scale).
 

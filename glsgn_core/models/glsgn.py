@@ -18,14 +18,16 @@ in the comments below.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glsgn_core.models._registry import register_model
+from glsgn_core.models.base import ImageView
 from glsgn_core.ops import down2, regrid, tile, untile, up2
+from glsgn_core.windows import Window
 
 LOCAL_GRIDS = (4, 2, 1)  # patches per side for S1, S2, S3
 MIN_SIZE = 64
@@ -67,6 +69,14 @@ class PathwayOutput(NamedTuple):
     attention: Tensor  # f_att^i(E_i), this pathway's own attention map
     mask: Tensor | None  # LP mask M_i
     decoded_attention: Tensor | None  # f_att^g(F_g), global pathway only
+
+
+class GlobalContext(NamedTuple):
+    """What a window of a larger image takes from the whole image's global pass, at a quarter of
+    the window's padded size: the cues the local pathways receive (iterative decoding and PAC)."""
+
+    features: Tensor  # F_g
+    decoded_attention: Tensor | None  # f_att^g(F_g)
 
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
@@ -203,18 +213,22 @@ class GLSGN(nn.Module):
         )
 
     min_size = MIN_SIZE  # smallest input side the model accepts
+    scale = 1  # restores at the input's size
 
     @property
     def pad_multiple(self) -> int:
         # 4 x 4 patches, each halved once per encoder level, and the pyramid halves the 1/4 maps once more.
         return max(4 * 2 ** (len(self.config.widths) - 1), 8)
 
-    def forward(self, x: Tensor, context: PathwayOutput | None = None) -> GLSGNOutput:
+    def forward(self, x: Tensor, context: GlobalContext | PathwayOutput | None = None) -> GLSGNOutput:
         """Restore ``x`` (N, 3, H, W), H and W >= 64; the model pads and crops itself.
 
-        ``context`` replaces the global pathway's output (see :meth:`global_pass`) for inputs that are
-        windows of a larger image: the windows then share one global view. Its maps must have a
-        quarter of the *padded* input's size (``pad_multiple``).
+        ``context``, for inputs that are windows of a larger image, replaces the global pathway's
+        decoded features and attention (the cues every local pathway receives) by the whole image's
+        (see :meth:`window_context`). Its maps must have a quarter of the *padded* input's size
+        (``pad_multiple``). The global pathway still runs on the window's own quarter-size view for
+        the pyramid's band at that scale (B_g's high band, and the mask M_3): from the whole
+        image's view, downscaled further to fit, that band would be empty.
         """
         h, w = x.shape[-2:]
         if h < MIN_SIZE or w < MIN_SIZE:
@@ -230,6 +244,10 @@ class GLSGN(nn.Module):
 
         return GLSGNOutput(crop(image), tuple(crop(p) for p in pathways))
 
+    def restore(self, x: Tensor, context: GlobalContext | None = None) -> Tensor:
+        """:class:`~glsgn_core.models.base.RestorationModel`: B_out alone."""
+        return self(x, context).image
+
     def global_pass(self, x: Tensor) -> PathwayOutput:
         """Run the global pathway alone on an already downscaled image (any size >= 16 px per side)."""
         m = 2 ** (len(self.config.widths) - 1)
@@ -238,14 +256,44 @@ class GLSGN(nn.Module):
         out = self.sg(xp, grid=1, cues=[], attention=[])
         return PathwayOutput(*(t[..., :h, :w] if t is not None else None for t in out))
 
-    def _forward_padded(self, x: Tensor, context: PathwayOutput | None = None) -> tuple[Tensor, list[Tensor]]:
+    def window_context(self, size: tuple[int, int], window: tuple[int, int], view: ImageView) -> Callable[[Window], GlobalContext]:
+        """:class:`~glsgn_core.models.base.WindowContext`: one global pass on the whole image,
+        downscaled to fit a quarter window (so it costs what a window's own global pass costs), and
+        each window's crop of it at a quarter of the window's padded size."""
+        h, w = size
+        factor = max(-(-h * 4 // window[0]), -(-w * 4 // window[1]), 1)
+        small = view(factor)
+        g = self.global_pass(small)
+        # The view covers ceil(H / factor) * factor image rows (and likewise columns).
+        extent = (small.shape[-2] * factor, small.shape[-1] * factor)
+        m = self.pad_multiple
+
+        def crop(box: Window) -> GlobalContext:
+            hp, wp = -(-box.size[0] // m) * m, -(-box.size[1] // m) * m
+            ys = box.top + (torch.arange(hp // 4, device=small.device) + 0.5) * 4
+            xs = box.left + (torch.arange(wp // 4, device=small.device) + 0.5) * 4
+            gy, gx = torch.meshgrid(2 * ys / extent[0] - 1, 2 * xs / extent[1] - 1, indexing="ij")
+            grid = torch.stack([gx, gy], dim=-1)[None]
+
+            def sample(t: Tensor | None) -> Tensor | None:
+                if t is None:
+                    return None
+                return F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="reflection", align_corners=False)
+
+            return GlobalContext(features=sample(g.features), decoded_attention=sample(g.decoded_attention))
+
+        return crop
+
+    def _forward_padded(self, x: Tensor, context: GlobalContext | PathwayOutput | None = None) -> tuple[Tensor, list[Tensor]]:
         cfg = self.config
         scales = [x, down2(x)]
         scales.append(down2(scales[1]))  # full, 1/2, 1/4
         tile_hw = scales[2].shape[-2:]
         bottleneck = (tile_hw[0] >> (len(cfg.widths) - 1), tile_hw[1] >> (len(cfg.widths) - 1))
 
-        g = context if context is not None else self.sg(scales[2], grid=1, cues=[], attention=[])
+        g = self.sg(scales[2], grid=1, cues=[], attention=[])
+        if context is not None:
+            g = g._replace(features=context.features, decoded_attention=context.decoded_attention)
         if not cfg.local:  # Global-Only: the global restoration applied as a low-frequency correction
             correction = F.interpolate(g.image - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False)
             return x + correction, [g.image]

@@ -32,7 +32,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from glsgn_core.data.datasets import SR_SCALES, bicubic_resize
+from glsgn_core import tasks
+from glsgn_core.data.datasets import bicubic_resize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.files import atomic_write
 from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
@@ -45,10 +46,8 @@ from glsgn_core.train.losses import (
     l1,
     multi_stage,
 )
+from glsgn_core.runtime import PRECISIONS, autocast, resolve_device, resolve_precision
 from glsgn_core.weights.files import arch_of
-
-TASKS = ("derain", "dehaze", "dereflect", *SR_SCALES)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -88,8 +87,7 @@ class TrainConfig:
     until: int | None = None  # stop (resumably) after this step; the schedule still spans ``steps``
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise GlsgnError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        task = tasks.get(self.task)  # an unknown task is an error here
         if self.precision not in PRECISIONS:
             raise GlsgnError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.steps < 1 or self.batch < 1:
@@ -99,9 +97,10 @@ class TrainConfig:
         self.crop = tuple(self.crop)
         if self.max_side is not None and self.max_side < 64:
             raise GlsgnError(f"--max-side {self.max_side}: need at least 64 px")
-        if self.sr_degrade and self.task not in SR_SCALES:
-            raise GlsgnError(f"--sr-degrade applies to sr2 and sr4, not {self.task}")
-        if self.task in SR_SCALES and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
+        if self.sr_degrade and not task.upscales:
+            upscaling = " and ".join(t.name for t in tasks.TASKS if t.upscales)
+            raise GlsgnError(f"--sr-degrade applies to {upscaling}, not {self.task}")
+        if task.losses == "l1" and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
             raise GlsgnError(
                 f"{self.task} trains with L1 alone; set --perceptual-weight 0 and --adversarial-weight 0 (their defaults for SR)"
             )
@@ -155,38 +154,15 @@ def setup_distributed(device: str) -> DistInfo:
     """Single process, or DDP when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return DistInfo(0, 1, resolve_device(device))
+        return DistInfo(0, 1, resolve_device(device)[0])
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device)
+    dev = resolve_device(device)[0]
     if dev.type == "cuda":
         dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), dev)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise GlsgnError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GlsgnError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32. ``auto``: bf16 where the hardware has it, else fp16 on CUDA."""
-    if precision == "fp32":
-        return None
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], float]:
@@ -291,8 +267,8 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     For SR tasks the task's factor is the model's ``scale``; a model of another factor is an error.
     """
     model, name = _build_model(cfg)
-    wanted = SR_SCALES.get(cfg.task, 1)
-    scale = getattr(model, "scale", 1)
+    wanted = tasks.get(cfg.task).scale
+    scale = model.scale
     if scale != wanted:
         source = cfg.init_from or cfg.model
         if wanted > 1:
@@ -308,8 +284,9 @@ def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
 
     if cfg.init_from is None:
         overrides = dict(cfg.model_overrides)
-        if cfg.task in SR_SCALES and cfg.model.startswith("glanet"):
-            overrides.setdefault("scale", SR_SCALES[cfg.task])
+        task = tasks.get(cfg.task)
+        if task.upscales and arch_of(cfg.model) == "glanet":
+            overrides.setdefault("scale", task.scale)
         try:
             return create_model(cfg.model, **overrides), cfg.model
         except (TypeError, ValueError) as exc:
@@ -337,6 +314,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, dinfo: DistInfo) -> None:
         self.cfg, self.dinfo, self.device = cfg, dinfo, dinfo.device
+        self.losses = tasks.get(cfg.task).losses
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model, self.model_name = build_model(cfg)
         self.model.to(self.device).train()
@@ -349,7 +327,7 @@ class Trainer:
             self.perceptual = PerceptualDistance(load_vgg19(cfg.vgg_weights)).to(self.device)
         self.disc = PatchDiscriminator(in_chans=2 * 3).to(self.device) if w.adversarial > 0 else None
 
-        self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self.amp_dtype = resolve_precision(cfg.precision, self.device, training=True)
         scaling = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=scaling)
         self.disc_scaler = torch.amp.GradScaler(self.device.type, enabled=scaling)
@@ -370,7 +348,7 @@ class Trainer:
         self.best_psnr: float | None = None
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+        return autocast(self.device, self.amp_dtype)
 
     # -- one optimisation step ---------------------------------------------------------------
     def train_step(self, degraded: Tensor, target: Tensor) -> dict[str, Tensor]:
@@ -378,7 +356,7 @@ class Trainer:
         with self.autocast():
             out = self.ddp_model(degraded)
         terms: dict[str, Tensor] = {}
-        if isinstance(out, Tensor):  # an upscaler: one image, L1 alone (GLA-Net's objective)
+        if self.losses == "l1":  # an upscaler: one image, L1 alone (GLA-Net's objective)
             terms["l1"] = l1(out.float(), target)
             terms["loss"] = w.pixel * terms["l1"]
             terms["grad_norm"] = self._apply(terms["loss"], self.optimizer, self.scaler, self.model)
@@ -446,8 +424,7 @@ class Trainer:
             x = item["input"][None].to(self.device)
             y = item["target"][None].to(self.device)
             with self.autocast():
-                out = model(x)
-            restored = getattr(out, "image", out).float().clamp(0, 1)
+                restored = model.restore(x).float().clamp(0, 1)
             sums["val_psnr"] += float(psnr(restored, y)[0])
             sums["val_ssim"] += float(ssim(restored, y)[0])
             if baseline:

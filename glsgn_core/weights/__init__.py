@@ -8,6 +8,7 @@ from glsgn_core.weights.download import download, file_lock, sha256_file
 from glsgn_core.weights.files import (
     CHECKPOINT_FORMAT,
     FORMAT,
+    declared_scale,
     export_checkpoint,
     find_checkpoint,
     load_model,
@@ -15,9 +16,9 @@ from glsgn_core.weights.files import (
     read_metadata,
     save_weights,
 )
+from glsgn_core.tasks import NAMES as TASKS  # task names, from the one task table
 from glsgn_core.weights.registry import (
     REGISTRY,
-    TASKS,
     WeightsEntry,
     WeightsError,
     default_model,
@@ -38,7 +39,7 @@ from glsgn_core.weights.store import (
 
 __all__ = [
     "BUNDLED_DIR", "CHECKPOINT_FORMAT", "FORMAT", "REGISTRY", "TASKS", "WeightsEntry", "WeightsError",
-    "bundled_path", "cache_dir", "cached_path", "default_model", "download", "entries", "export_checkpoint",
+    "bundled_path", "cache_dir", "cached_path", "declared_scale", "default_model", "download", "entries", "export_checkpoint",
     "fetch", "file_lock", "find_checkpoint", "get_entry", "load_model", "load_weights_file", "offline",
     "read_metadata", "resolve", "save_weights", "sha256_file", "weights_dir", "where",
 ]

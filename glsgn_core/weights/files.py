@@ -12,9 +12,10 @@ import json
 import os
 from pathlib import Path
 
+from glsgn_core import tasks
 from glsgn_core.files import atomic_write
 from glsgn_core.weights.download import sha256_file
-from glsgn_core.weights.registry import TASKS, WeightsError
+from glsgn_core.weights.registry import WeightsError
 
 FORMAT = "glsgn-weights/1"
 CHECKPOINT_FORMAT = "glsgn-checkpoint/1"
@@ -34,8 +35,8 @@ def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, 
     from glsgn_core import __version__
     from glsgn_core.models import list_models
 
-    if task not in (*TASKS, ""):
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)} or ''")
+    if task not in (*tasks.NAMES, ""):
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(tasks.NAMES)} or ''")
     if model_name not in list_models():
         raise ValueError(f"unknown model configuration {model_name!r}; known: {', '.join(list_models())}")
     metadata = {
@@ -69,6 +70,15 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             f"{path} is not a glsgn weights file (format {meta.get('format')!r}); make one with `glsgn models export`"
         )
     return meta
+
+
+def declared_scale(meta: dict[str, str]) -> int:
+    """The size factor of the model a weights file's metadata describes (its config's ``scale``;
+    restoration models have none: 1), read without building the model or reading any tensor."""
+    try:
+        return int(json.loads(meta["config"]).get("scale", 1))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"weights metadata without a readable config ({_first_line(exc)}); re-export the file") from None
 
 
 def load_weights_file(path: str | os.PathLike, *, device="cpu"):

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from glsgn_core import tasks
 from glsgn_core.errors import GlsgnError
-
-TASKS = ("derain", "dehaze", "dereflect", "sr2", "sr4")
 
 # Where release files are published; GLSGN_WEIGHTS_URL replaces it (mirrors, air-gapped servers).
 DEFAULT_BASE_URL = "https://github.com/glsgn/glsgn/releases/download/weights-v1"
@@ -24,7 +23,7 @@ class WeightsError(GlsgnError):
 @dataclass(frozen=True)
 class WeightsEntry:
     name: str  # what users type: ``glsgn-derain``
-    task: str  # one of TASKS
+    task: str  # one of glsgn_core.tasks.NAMES
     model_name: str  # configuration in ``glsgn_core.models`` (the file's metadata holds its full config)
     file: str  # file name in the cache, the package and at the base URL; put a version in it
     sha256: str
@@ -92,10 +91,7 @@ def is_registered(name: str) -> bool:
 
 
 def default_model(task: str) -> str:
-    """The registry name a task command uses when no ``--weights`` is given: ``derain`` -> ``glsgn-derain``,
-    ``sr4`` -> ``glanet-x4`` (upscaling is GLA-Net's job)."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if task.startswith("sr"):
-        return f"glanet-x{task[2:]}"
-    return f"glsgn-{task}"
+    """The registry name a task command uses when no ``--weights`` is given (the task table's
+    ``weights``): ``derain`` -> ``glsgn-derain``, ``sr4`` -> ``glanet-x4``. An unknown task is a
+    ``ValueError`` (``tasks.UnknownTaskError``)."""
+    return tasks.get(task).weights
