@@ -44,9 +44,10 @@ def _rgb_float(path: Path) -> np.ndarray:
     return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
 
 
-def _scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+def _scores(a: np.ndarray, b: np.ndarray, with_ssim: bool = True) -> tuple[float, float]:
+    """PSNR and SSIM (NaN when ``with_ssim`` is off: SSIM costs seconds per large photo on a CPU)."""
     ta, tb = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].double() for x in (a, b))
-    return float(psnr(ta, tb)), float(ssim(ta, tb))
+    return float(psnr(ta, tb)), float(ssim(ta, tb)) if with_ssim else float("nan")
 
 
 def evaluate(
@@ -56,6 +57,7 @@ def evaluate(
     on_pair: Callable[[PairScore], None] | None = None,
     crops: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
     crop_size: int = 384,
+    with_ssim: bool = True,
 ) -> dict:
     """Score ``restore`` (float32 RGB in [0, 1] -> same) on every pair in ``pairs/input`` and ``pairs/target``.
 
@@ -80,7 +82,7 @@ def evaluate(
         if inp.shape != tgt.shape:  # super-resolution: compare the classical upscales, not the small input
             lanczos = _scores(pil_resize(inp, (tgt.shape[1], tgt.shape[0]), Image.LANCZOS), tgt)
             inp = bicubic_resize(inp, (tgt.shape[1], tgt.shape[0]))
-        score = PairScore(name, *_scores(out, tgt), *_scores(inp, tgt), round(seconds, 3), *lanczos)
+        score = PairScore(name, *_scores(out, tgt, with_ssim), *_scores(inp, tgt, with_ssim), round(seconds, 3), *lanczos)
         scores.append(score)
         if crops is not None:
             crops[name] = _crop_where_it_changed(inp, out, tgt, crop_size)
@@ -103,6 +105,7 @@ def evaluate_clean(
     folder: str | Path,
     *,
     on_photo: Callable[[str, float], None] | None = None,
+    with_ssim: bool = True,
 ) -> dict:
     """No harm: restore photos with nothing to remove and score each output against its own input.
 
@@ -120,7 +123,7 @@ def evaluate_clean(
     for path in photos:
         photo = _rgb_float(path)
         out = restore(photo)
-        value, structure = _scores(out, photo)
+        value, structure = _scores(out, photo, with_ssim)
         name = path.relative_to(folder).with_suffix("").as_posix()
         rows.append({"name": name, "psnr": value, "ssim": structure})
         if on_photo is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -31,8 +32,9 @@ def score(model: str, val: Path, device: str) -> dict:
     for family in family_names(task):
         folder = val / f"{task}-{family}"
         if folder.is_dir():
-            rows[family] = evaluate(restorer.restore, folder)
-    clean = evaluate_clean(restorer.restore, val / "clean") if (val / "clean").is_dir() else None
+            print(f"{model}: {folder.name}", file=sys.stderr, flush=True)
+            rows[family] = evaluate(restorer.restore, folder, with_ssim=False)
+    clean = evaluate_clean(restorer.restore, val / "clean", with_ssim=False) if (val / "clean").is_dir() else None
     return {"model": model, "task": task, "families": rows, "clean": clean}
 
 

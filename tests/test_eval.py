@@ -113,3 +113,9 @@ def test_cli_eval_clean_and_worst_in_text_and_json(pairs, tmp_path):
     assert only_clean.exit_code == 0, only_clean.output
     data = json.loads(only_clean.stdout)
     assert data["clean"]["n"] == 2 and {"psnr", "worst", "images"} <= data["clean"].keys()
+
+
+def test_without_ssim_same_psnr_and_no_ssim(pairs):
+    full, fast = evaluate(lambda x: 0.9 * x, pairs), evaluate(lambda x: 0.9 * x, pairs, with_ssim=False)
+    assert [r["psnr"] for r in fast["images"]] == [r["psnr"] for r in full["images"]]
+    assert all(np.isnan(r["ssim"]) for r in fast["images"]) and not np.isnan(full["ssim"])

@@ -33,12 +33,12 @@ from torch.utils.data import Dataset
 
 from glsgn_core import image_io
 from glsgn_core.data._signal import loguniform, resize
-from glsgn_core.data.degrade import CLEAN_SHARE, TASKS, select_families, synthesize
+from glsgn_core import tasks
+from glsgn_core.data.degrade import CLEAN_SHARE, select_families, synthesize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.restorer import area_downscale
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-SR_SCALES = {"sr2": 2, "sr4": 4}  # super-resolution tasks and their factors
 
 
 # --------------------------------------------------------------------------- image files
@@ -359,22 +359,22 @@ class SyntheticPairs(_Reproducible):
         camera: bool = True,
         photo_scale: tuple[float, float] | None = PHOTO_SCALE,
     ) -> None:
-        if task not in TASKS and task not in SR_SCALES:
-            raise ValueError(f"unknown task {task!r}: expected one of {', '.join((*TASKS, *SR_SCALES))}")
-        _check_sr_crop(crop, SR_SCALES.get(task, 1))
+        row = tasks.get(task)  # an unknown task is a GlsgnError (and a ValueError)
+        self.scale = row.scale
+        _check_sr_crop(crop, row.scale)
         self.clean_dir, self.task = Path(clean_dir), task
         self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
         self.lr_degrade, self.max_side = lr_degrade, max_side
-        if task in SR_SCALES and (families or exclude):
+        if row.upscales and (families or exclude):
             raise GlsgnError(f"{task}: degradation families apply to derain, dehaze and dereflect")
         try:
-            self.families = select_families(task, families, exclude=exclude) if task in TASKS else ()
+            self.families = () if row.upscales else select_families(task, families, exclude=exclude)
         except ValueError as exc:
             raise GlsgnError(str(exc)) from None
         if not 0.0 <= clean_share <= 1.0:
             raise GlsgnError(f"clean share {clean_share}: must be between 0 and 1")
         self.clean_share, self.camera = clean_share, camera
-        self.photo_scale = photo_scale if task in TASKS and crop is not None else None
+        self.photo_scale = photo_scale if not row.upscales and crop is not None else None
         self.photos = list_images(self.clean_dir)
         if not self.photos:
             raise GlsgnError(f"{self.clean_dir}: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
@@ -407,9 +407,9 @@ class SyntheticPairs(_Reproducible):
         rng = self.rng(index)
         full = self.photo(k)
         name = f"{self.photos[k].relative_to(self.clean_dir).with_suffix('').as_posix()}_{index:06d}"
-        if self.task in SR_SCALES:
+        if self.scale > 1:
             (clean,) = crop_and_augment([full], self.crop, self.augment, rng)
-            s = SR_SCALES[self.task]
+            s = self.scale
             h, w = clean.shape[:2]
             clean = clean[: h // s * s, : w // s * s]  # whole photos (no crop) may not divide evenly
             levels = 65535 if clean.dtype == np.uint16 else 255
@@ -450,5 +450,5 @@ def make_dataset(
             raise GlsgnError(f"{path}: a paired folder is used as written; degradation families apply to folders of clean photos")
         if max_side:
             raise GlsgnError(f"{path}: a paired folder is used as written; --max-side applies to folders of clean photos")
-        return PairedFolder(path, scale=SR_SCALES.get(task, 1), **kwargs)
+        return PairedFolder(path, scale=tasks.get(task).scale, **kwargs)
     return SyntheticPairs(path, task, lr_degrade=lr_degrade, max_side=max_side, **kwargs)

@@ -22,6 +22,7 @@ from typing import Callable, Sequence, Union
 
 import numpy as np
 
+from glsgn_core import tasks
 from glsgn_core.data._signal import fourier_filter as _filter  # noqa: F401  (tests reach the filter here)
 from glsgn_core.data.camera import camera
 from glsgn_core.data.haze import haze_patchy, haze_regions, haze_smooth
@@ -60,7 +61,9 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
     "dereflect": (_family("dereflect", "blurred", reflection_blurred), _family("dereflect", "ghosted", reflection_ghosted),
                   _family("dereflect", "fresnel", reflection_fresnel)),
 }
-TASKS = tuple(FAMILIES)
+TASKS = tasks.RESTORATION
+if set(FAMILIES) != set(TASKS):
+    raise RuntimeError(f"degradation families cover {sorted(FAMILIES)}, the task table restores {sorted(TASKS)}")
 
 
 def family_names(task: str) -> tuple[str, ...]:
