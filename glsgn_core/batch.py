@@ -60,6 +60,7 @@ class InputItem:
 
     path: Path
     root: Path | None = None
+    error: str | None = None  # why this entry cannot be processed (an unreadable folder, a symlink loop)
 
     @property
     def relative(self) -> Path:
@@ -72,7 +73,7 @@ class InputItem:
 @dataclass
 class Job:
     input: Path
-    output: Path
+    output: Path | None  # None for an input that failed before it had one (an unreadable folder)
     status: str = "pending"  # "pending", or already decided: "skipped" / "failed"
     reason: str | None = None
 
@@ -96,10 +97,25 @@ def _is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in READ_EXTENSIONS and not name.startswith(".")
 
 
-def _walk(folder: Path) -> list[Path]:
-    """Image files below ``folder``, sorted, hidden files and folders and our temp files skipped."""
+def _real(path: Path) -> Path:
+    """The canonical path, for telling files apart; never raises (a symlink loop stays as it is)."""
+    return Path(os.path.realpath(path))
+
+
+def _walk(folder: Path, problems: list[InputItem] | None = None) -> list[Path]:
+    """Image files below ``folder``, sorted, hidden files and folders and our temp files skipped.
+
+    A subfolder that cannot be listed is added to ``problems`` (not skipped in silence).
+    """
+
+    def unreadable(exc: OSError) -> None:
+        if problems is not None:
+            where = exc.filename or folder
+            problems.append(InputItem(Path(where), folder, error=f"cannot read folder '{where}': "
+                                      f"{_one_line(exc.strerror or exc).lower()}; its images were not processed"))
+
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if _is_image_name(name) and not is_temp_file(name):
@@ -128,7 +144,7 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     seen: set[Path] = set()
 
     def add(path: Path, root: Path | None) -> None:
-        key = path.resolve()
+        key = _real(path)
         if key not in seen:
             seen.add(key)
             items.append(InputItem(path, root))
@@ -137,11 +153,15 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
         text = os.fspath(arg)
         path = Path(text)
         if path.is_dir():
-            found = _walk(path)
-            if not found:
+            problems: list[InputItem] = []
+            found = _walk(path, problems)
+            if problems and problems[0].path == path:
+                raise UsageError(problems[0].error.split(";")[0])
+            if not found and not problems:
                 raise UsageError(f"no images in folder '{text}' (looked for {_extensions()})")
             for p in found:
                 add(p, path)
+            items.extend(problems)
         elif path.is_file():
             add(path, None)
         elif glob.has_magic(text):
@@ -180,7 +200,7 @@ def _extensions() -> str:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
+    if _real(a) == _real(b):
         return True
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -222,6 +242,9 @@ def plan_outputs(
     jobs: list[Job] = []
     by_output: dict[Path, Path] = {}
     for item in items:
+        if item.error is not None:
+            jobs.append(Job(item.path, None, FAILED, item.error))
+            continue
         target_ext = ext or output_extension(item.path)
         if out is None:
             output = item.path.with_name(f"{item.path.stem}{suffix}{target_ext}")
@@ -230,7 +253,7 @@ def plan_outputs(
         else:
             rel = item.relative
             output = out / rel.parent / f"{rel.stem}{target_ext}"
-        key = output.resolve()
+        key = _real(output)
         if key in by_output:
             raise UsageError(f"'{by_output[key]}' and '{item.path}' would both be written to '{output}'")
         by_output[key] = item.path
@@ -238,9 +261,11 @@ def plan_outputs(
 
     outputs = set(by_output)
     for job in jobs:
+        if job.output is None:
+            continue
         if _same_file(job.input, job.output):
             job.status, job.reason = FAILED, "the output would replace the input; use -o or another suffix"
-        elif job.input.resolve() in outputs:
+        elif _real(job.input) in outputs:
             job.status, job.reason = SKIPPED, "it is the output of another input"
         elif job.output.is_dir():
             job.status, job.reason = FAILED, f"the output '{job.output}' is a folder"
@@ -359,7 +384,8 @@ def run_batch(
             for job in jobs:
                 if job.status != "pending":
                     finish_write()  # keep the results in job order
-                    report(JobResult(str(job.input), str(job.output), job.status, 0.0, job.reason))
+                    output = None if job.output is None else str(job.output)
+                    report(JobResult(str(job.input), output, job.status, 0.0, job.reason))
                     continue
                 index += 1
                 while len(reads) < min(index + prefetch + 1, len(pending)):

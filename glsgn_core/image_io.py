@@ -15,6 +15,7 @@ and written by a small PNG encoder here. Nothing in this module imports torch.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import os
 import struct
@@ -314,8 +315,13 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     or more than ``max_pixels`` pixels (checked from the header, before decoding; None = no limit).
     """
     p = Path(path)
-    if not p.exists():
-        raise ImageReadError(f"cannot read '{path}': no such file")
+    try:
+        os.stat(p)
+    except OSError as exc:  # missing, a broken link or a symlink loop: say which
+        why = "no such file" if exc.errno == errno.ENOENT and not p.is_symlink() else _os_reason(exc)
+        if exc.errno == errno.ENOENT and p.is_symlink():
+            why = "a symbolic link to a file that does not exist"
+        raise ImageReadError(f"cannot read '{path}': {why}") from None
     if p.is_dir():
         raise ImageReadError(f"cannot read '{path}': it is a folder, not an image file")
     try:
@@ -709,10 +715,12 @@ def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95
     plan = _plan(image, caps, path)
     _validate(image, plan, path)
     dest = Path(path)
-    pixels = convert_dtype(image.pixels, plan.dtype)
+    # Any memory layout in (a restorer's output is often a transposed view): the encoders below
+    # reinterpret rows as bytes, which needs C order.
+    pixels = np.ascontiguousarray(convert_dtype(image.pixels, plan.dtype))
     if plan.channels == 3 and pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
-    alpha = convert_dtype(image.alpha, plan.dtype) if plan.alpha else None
+    alpha = np.ascontiguousarray(convert_dtype(image.alpha, plan.dtype)) if plan.alpha else None
     meta = {
         "icc": image.icc if plan.icc else None,
         "exif": image.exif if plan.exif else None,

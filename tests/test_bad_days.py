@@ -1,0 +1,101 @@
+"""Bad inputs and faults, end to end: the installed ``glsgn`` in a real process, real files, a real
+loopback server (issue 19). Each test is one thing a new user or a batch script ran into.
+
+Images are small (at most 96 px a side) and the bundled models run on the CPU, so each process
+costs about a second of work plus torch's import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from glsgn_core.image_io import Image, read_image, write_image
+from weights_server import WeightsServer
+
+GLSGN = str(Path(sys.executable).with_name("glsgn"))
+
+
+def glsgn(*args, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300, prefix=(),
+          stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``glsgn`` with an empty cache (``cwd/.home``): bundled models only."""
+    base = {k: v for k, v in os.environ.items() if k not in ("GLSGN_WEIGHTS_URL", "GLSGN_OFFLINE")}
+    env = {**base, "OMP_NUM_THREADS": "1", "GLSGN_HOME": str(cwd / ".home"), **(env or {})}
+    r = subprocess.run([*prefix, GLSGN, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                       timeout=timeout, input=stdin)
+    r.out, r.err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    return r
+
+
+def rgb(h: int = 64, w: int = 64, dtype: str = "uint8", seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    f = rng.random((h, w, 3), dtype=np.float32)
+    return f if dtype == "float32" else np.rint(f * np.iinfo(dtype).max).astype(dtype)
+
+
+def save(path: Path, pixels: np.ndarray, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, Image(pixels=pixels, **kw))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. 16-bit colour output
+
+
+@pytest.mark.parametrize("src", ["rgb16.png", "rgba16.png", "rgb16.tif"])
+def test_16_bit_colour_is_written_as_16_bit_png(tmp_path, src):
+    alpha = np.full((64, 64), 40000, np.uint16) if "rgba" in src else None
+    save(tmp_path / src, rgb(dtype="uint16"), alpha=alpha)
+    r = glsgn("derain", src, "-o", "out.png", cwd=tmp_path)
+    assert r.returncode == 0, r.err
+    out = read_image(tmp_path / "out.png")
+    assert out.pixels.dtype == np.uint16 and out.pixels.shape == (64, 64, 3)
+    if alpha is not None:
+        np.testing.assert_array_equal(out.alpha, alpha)
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Folders: symlink loops and unreadable subfolders
+
+
+def test_a_symlink_loop_fails_that_file_and_the_batch_goes_on(tmp_path):
+    save(tmp_path / "in" / "ok.png", rgb())
+    os.symlink("b.png", tmp_path / "in" / "a.png")
+    os.symlink("a.png", tmp_path / "in" / "b.png")
+    r = glsgn("derain", "in", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 1, r.err
+    assert (tmp_path / "out" / "ok.png").is_file()
+    assert "cannot read 'in/a.png': too many levels of symbolic links" in r.err
+    assert "Traceback" not in r.err
+
+
+def _without_root_privileges() -> tuple[str, ...]:
+    """Root reads any folder: drop the capabilities that let it (the process stays uid 0)."""
+    if os.geteuid() != 0:
+        return ()
+    assert shutil.which("setpriv"), "running as root, the unreadable-folder test needs util-linux's setpriv"
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def test_an_unreadable_subfolder_is_a_failure_not_a_silent_skip(tmp_path):
+    save(tmp_path / "in" / "ok.png", rgb())
+    save(tmp_path / "in" / "private" / "p.png", rgb())
+    (tmp_path / "in" / "private").chmod(0)
+    try:
+        r = glsgn("derain", "in", "-o", "out", cwd=tmp_path, prefix=_without_root_privileges())
+    finally:
+        (tmp_path / "in" / "private").chmod(0o755)
+    assert r.returncode == 1, r.err
+    assert (tmp_path / "out" / "ok.png").is_file()
+    assert "cannot read folder 'in/private': permission denied" in r.err
