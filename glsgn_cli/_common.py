@@ -23,6 +23,30 @@ def notice(message: str) -> None:
     err_console.print(f"glsgn: {message}", markup=False)
 
 
+def show_warnings(enabled: bool = True) -> None:
+    """Print the core's warnings (``GlsgnWarning``) as ``glsgn: warning: ...`` lines, or none at all."""
+    import warnings
+
+    from glsgn_core.errors import GlsgnWarning
+
+    if not enabled:
+        warnings.simplefilter("ignore", GlsgnWarning)
+        return
+    if getattr(warnings.showwarning, "glsgn", False):
+        return
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GlsgnWarning):
+            notice(f"warning: {message}")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    show.glsgn = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", GlsgnWarning)
+
+
 def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
     """Parse a WIDTHxHEIGHT option value, or fail with a usage error naming the option."""
     from glsgn_core.complexity import parse_size

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from glsgn_cli import evaluate, info, models, restore, synth, train, upscale
+from glsgn_cli._common import show_warnings
 
 app = typer.Typer(
     name="glsgn",
@@ -38,6 +39,7 @@ def _root(
     # Freed heap kept for reuse: less time in the kernel on Linux (upscale 23.9 -> 13.8 s; 30 training
     # steps 30.1 -> 27.8 s). Once per process, for every command: glsgn_core/runtime.py
     keep_freed_memory()
+    show_warnings()
 
 
 for _task in restore.WHAT:

@@ -13,7 +13,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice, size_option
+from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice, show_warnings, size_option
 
 WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
 
@@ -89,6 +89,7 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
     from glsgn_core.restorer import Restorer
     from glsgn_core.weights import default_model
 
+    show_warnings(not quiet)
     win_w, win_h = size_option(window, "--window")
     try:
         k, n = parse_shard(shard) if shard else (1, 1)

@@ -10,3 +10,8 @@ class ModelNotFoundError(GlsgnError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class GlsgnWarning(UserWarning):
+    """Something the user should hear about that does not stop the work (the CLI prints it as one
+    ``glsgn: warning:`` line; library users get a normal Python warning)."""

@@ -99,3 +99,50 @@ def test_an_unreadable_subfolder_is_a_failure_not_a_silent_skip(tmp_path):
     assert r.returncode == 1, r.err
     assert (tmp_path / "out" / "ok.png").is_file()
     assert "cannot read folder 'in/private': permission denied" in r.err
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. Weights: a corrupted cache, a truncated download
+
+BUNDLED_DERAIN = Path(__file__).resolve().parents[1] / "glsgn_core" / "weights" / "glsgn-derain-lite-v1.safetensors"
+
+
+def test_a_corrupted_cached_file_of_the_right_size_is_not_used(tmp_path):
+    data = bytearray(BUNDLED_DERAIN.read_bytes())
+    data[200_000:6_000_000] = bytes(5_800_000)  # tensors zeroed, header intact: it still loads
+    cached = tmp_path / ".home" / "weights" / BUNDLED_DERAIN.name
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    save(tmp_path / "in.png", rgb())
+    r = glsgn("derain", "in.png", "-o", "out.png", cwd=tmp_path)
+    assert r.returncode == 0, r.err
+    assert f"the cached glsgn-derain ({cached}) does not match its sha256" in r.err
+    assert read_image(tmp_path / "out.png").pixels.mean() > 60  # the bundled model ran, not a black one
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> bytes:
+    import torch
+
+    from conftest import TINY
+    from glsgn_core.models import create_model
+    from glsgn_core.weights import save_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    save_weights(create_model("glsgn-lite", **TINY), path, task="derain", model_name="glsgn-lite")
+    return path.read_bytes()
+
+
+def test_a_truncated_download_is_not_cached_and_the_fixed_file_is_fetched(tmp_path, tiny_weights):
+    save(tmp_path / "in.png", rgb())
+    with WeightsServer() as server:
+        url = server.add("w/tiny.safetensors", tiny_weights[: len(tiny_weights) // 2])  # a truncated upload
+        r = glsgn("derain", "in.png", "-o", "out.png", "--weights", url, cwd=tmp_path)
+        assert r.returncode == 2
+        assert f"the file from {url} is unusable: it is not a readable safetensors file" in r.err
+        assert "nothing was cached" in r.err and not (tmp_path / "out.png").exists()
+        server.add("w/tiny.safetensors", tiny_weights)  # the server now has the right file
+        r = glsgn("derain", "in.png", "-o", "out.png", "--weights", url, cwd=tmp_path)
+        assert r.returncode == 0, r.err
+    assert (tmp_path / "out.png").is_file()

@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from glsgn_core import __version__
 from glsgn_core.weights.registry import WeightsError
@@ -74,12 +74,15 @@ def download(
     retries: int = 5,
     backoff: float = 1.0,
     progress: bool | None = None,
+    check: Callable[[Path], object] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` and return ``dest``; an existing file that verifies is kept.
 
     ``timeout`` is (connect, read) seconds; a failed attempt is retried ``retries`` times after
     ``backoff * 2**k`` seconds. ``progress``: a rich bar (True), nothing (False), or None: the bar when
-    stderr is a terminal, otherwise one plain line. Every failure is a one-line ``WeightsError``.
+    stderr is a terminal, otherwise one plain line. ``check(path)`` (e.g. that it is a whole weights
+    file) runs on the verified transfer before it takes its final name; a ``WeightsError`` from it
+    leaves nothing behind. Every failure is a one-line ``WeightsError``.
     """
     dest = Path(dest)
     try:
@@ -90,6 +93,12 @@ def download(
             part = dest.with_name(dest.name + ".part")
             try:
                 _fetch_verified(url, part, dest, sha256, size, timeout, retries, backoff, progress)
+                if check is not None:
+                    try:
+                        check(part)
+                    except WeightsError as exc:
+                        reason = str(exc).split(";")[0].replace(str(part), "it")
+                        raise WeightsError(f"the file from {url} is unusable: {reason}; nothing was cached") from None
                 os.replace(part, dest)
             finally:
                 with contextlib.suppress(FileNotFoundError):
