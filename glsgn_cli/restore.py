@@ -7,6 +7,7 @@ command shares; ``glsgn upscale`` (``upscale.py``) adds ``--scale`` and calls th
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -30,8 +31,8 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the mode
 WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
 Guide = Annotated[Optional[int], typer.Option(help="Restore at this long side (px) and carry the result to full size with a guided filter; 0 = at full size. Default: the model's own setting (glsgn-dehaze uses one).", show_default=False)]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
-MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this (decompression-bomb guard); 0 = no limit.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per file on stdout.")]
+MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge). Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout: one object per file (input, output, status, seconds, error, warnings), then {\"summary\": {\"done\", \"skipped\", \"failed\", \"seconds\"}}.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th input starting at the K-th (1-based), for job arrays.")]
 
@@ -107,31 +108,53 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
         if trained_for and trained_for != task:
             notice(f"warning: the model was trained for {trained_for}, not {task}")
 
-    failed = 0
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    warned: dict[str, int] = {}  # each distinct warning is printed once, naming its first file
+    started = time.perf_counter()
 
     def report(result) -> None:
-        nonlocal failed
+        counts[result.status] = counts.get(result.status, 0) + 1
         if as_json:
             typer.echo(json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}))
         if result.status == "failed":
-            failed += 1
             err_console.print(f"glsgn: error: {result.error}", markup=False)
         elif result.status == "skipped" and not quiet:
             notice(f"skipped {result.input}: {result.error}")
+        for text in result.warnings:
+            warned[text] = warned.get(text, 0) + 1
+            if warned[text] == 1 and not quiet:
+                notice(f"warning: {result.input} -> {result.output}: {text}")
 
     verb = "upscaling" if task in SCALES else "restoring"
-    with _progress(len(jobs), verb, enabled=not quiet and err_console.is_terminal) as advance:
+    with _progress(len(jobs), verb, enabled=not quiet and err_console.is_terminal) as bar:
         def on_result(result) -> None:
             report(result)
-            advance()
+            bar.advance()
 
         try:
             limit = DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None)
-            run_batch(jobs, model_process(restorer.restore), quality=quality, max_pixels=limit, on_result=on_result)
+            restore = lambda pixels: restorer.restore(pixels, on_window=bar.window)  # noqa: E731
+            run_batch(jobs, model_process(restore), quality=quality, max_pixels=limit, on_result=on_result)
         except KeyboardInterrupt:
             err_console.print("glsgn: interrupted; finished files are kept, no partial file was left")
             return 130
-    return EXIT_FAILED if failed else EXIT_OK
+    seconds = time.perf_counter() - started
+    if as_json:
+        typer.echo(json.dumps({"summary": {**counts, "seconds": round(seconds, 3)}}))
+    if not quiet:
+        repeated = sum(n - 1 for n in warned.values())
+        more = f"; the warnings above also apply to {repeated} more file(s) (--json lists them)" if repeated else ""
+        done = "upscaled" if task in SCALES else "restored"
+        notice(f"{done} {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} "
+               f"in {_duration(seconds)}{more}")
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _check_scale(task: str, spec: str, scale: int) -> None:
@@ -147,21 +170,37 @@ def _check_scale(task: str, spec: str, scale: int) -> None:
 
 
 class _progress:
-    """A rich progress bar on stderr when it is a terminal; a no-op otherwise."""
+    """Rich progress on stderr when it is a terminal (files, and the windows of a huge image); else nothing."""
 
     def __init__(self, total: int, verb: str, enabled: bool) -> None:
         self.total, self.verb, self.enabled, self.bar = total, verb, enabled, None
+        self.windows = None
 
-    def __enter__(self):
+    def __enter__(self) -> _progress:
         if not self.enabled:
-            return lambda: None
+            return self
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err_console, transient=True)
         self.bar.__enter__()
-        task = self.bar.add_task(self.verb, total=self.total)
-        return lambda: self.bar.advance(task)
+        self.files = self.bar.add_task(self.verb, total=self.total)
+        return self
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.files)
+            if self.windows is not None:  # the next image starts without windows until it says otherwise
+                self.bar.remove_task(self.windows)
+                self.windows = None
+
+    def window(self, done: int, total: int) -> None:
+        """Called by the restorer after each window of an image too large to run whole."""
+        if self.bar is None:
+            return
+        if self.windows is None:
+            self.windows = self.bar.add_task("  windows", total=total)
+        self.bar.update(self.windows, completed=done, total=total)
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

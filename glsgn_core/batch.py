@@ -24,6 +24,7 @@ from glsgn_core.image_io import (
     DEFAULT_MAX_PIXELS,
     READ_EXTENSIONS,
     Image,
+    format_warnings,
     from_float,
     is_temp_file,
     output_extension,
@@ -87,6 +88,7 @@ class JobResult:
     status: str  # "done", "skipped" or "failed"
     seconds: float = 0.0
     error: str | None = None  # the one-line reason for "failed" and "skipped"
+    warnings: list[str] = field(default_factory=list)  # what the written file lost (alpha, bit depth, ...)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,6 +317,7 @@ class _Write:
     job: Job
     seconds_so_far: float
     future: Future = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_batch(
@@ -377,7 +380,7 @@ def run_batch(
             except Exception as exc:
                 report(_failed(w.job, f"cannot write '{w.job.output}': {_message(exc)}", w.seconds_so_far))
             else:
-                report(JobResult(str(w.job.input), str(w.job.output), DONE, round(seconds, 3)))
+                report(JobResult(str(w.job.input), str(w.job.output), DONE, round(seconds, 3), warnings=w.warnings))
 
         index = -1  # into pending
         try:
@@ -407,7 +410,11 @@ def run_batch(
                 spent = got.seconds + time.perf_counter() - start
                 del got
                 finish_write()
-                in_flight = _Write(job, spent, writers.submit(write, job, result))
+                try:
+                    notes = format_warnings(result, job.output)
+                except GlsgnError:
+                    notes = []  # an unwritable format: the write itself reports it
+                in_flight = _Write(job, spent, writers.submit(write, job, result), notes)
                 del result
             finish_write()
         except BaseException:

@@ -90,6 +90,7 @@ class Image:
     source_format: str = "PNG"
     mode: str = ""
     dpi: tuple[float, float] | None = None
+    notes: tuple[str, ...] = ()  # what reading left out (e.g. a TIFF's other pages), for the user
 
     @property
     def height(self) -> int:
@@ -373,8 +374,8 @@ def _check_size(width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
         raise _Refused(
             f"{width}x{height} is {width * height / 1e6:,.0f} megapixels, more than the limit of "
-            f"{max_pixels / 1e6:,.0f} (a guard against decompression bombs); raise it with "
-            "--max-pixels N or max_pixels=None if the file is trusted"
+            f"{max_pixels / 1e6:,.0f} (a guard against decompression bombs); if the file is trusted, "
+            "raise the limit with --max-pixels N (0: no limit)"
         )
 
 
@@ -542,6 +543,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Image:
                 data = None  # a codec tifffile has no built-in decoder for (LZW, JPEG, ...)
         if data is None:
             return _read_pillow(path, max_pixels)
+        notes = _other_images(tif)
         if "S" in axes and axes.index("S") == 0:  # planar RGB: S Y X -> Y X S
             data = np.moveaxis(data, 0, -1)
         if data.ndim == 2:
@@ -564,7 +566,19 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Image:
     bits = {"uint8": "", "uint16": ";16", "float32": ";32F"}[data.dtype.name]
     mode = ("RGB" if colour == 3 else "L") + ("A" if alpha is not None else "") + bits
     exif = _tiff_exif(path)
-    return _finish(pixels, alpha, icc=icc, exif=exif, fmt="TIFF", mode=mode, dpi=dpi, orientation=orientation)
+    image = _finish(pixels, alpha, icc=icc, exif=exif, fmt="TIFF", mode=mode, dpi=dpi, orientation=orientation)
+    return image.replace(notes=notes)
+
+
+def _other_images(tif) -> tuple[str, ...]:
+    """A note when a TIFF holds more images than the one read (pages of different sizes; pages of one
+    size are refused as a stack). Reduced-resolution pages (previews, pyramids) do not count."""
+    others = [s for s in tif.series[1:] if s.pages and not getattr(s.pages[0], "is_reduced", False)]
+    if not others:
+        return ()
+    first = tif.pages.first
+    return (f"the TIFF holds {len(others) + 1} images of different sizes: only the first "
+            f"({first.imagewidth}x{first.imagelength}) is read",)
 
 
 def _tiff_dtype(data: np.ndarray) -> np.ndarray:
@@ -700,8 +714,9 @@ def _icc_space(icc: bytes) -> bytes | None:
 
 
 def format_warnings(image: Image, path: str | os.PathLike[str], *, format: str | None = None) -> list[str]:
-    """Sentences saying what writing ``image`` to ``path`` loses (bit depth, alpha, profile, ...)."""
-    return _plan(image, format_for_path(path, format), path).warnings
+    """Sentences saying what writing ``image`` to ``path`` loses (bit depth, alpha, profile, ...),
+    after what reading it left out (``image.notes``)."""
+    return [*image.notes, *_plan(image, format_for_path(path, format), path).warnings]
 
 
 def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95, format: str | None = None) -> None:

@@ -37,6 +37,11 @@ def glsgn(*args, cwd: Path, env: dict[str, str] | None = None, timeout: float = 
     return r
 
 
+def flat(text: str) -> str:
+    """Help text without rich's box drawing and line wrapping: one line of words."""
+    return " ".join("".join(" " if c in "│╭╮╰╯─" else c for c in text).split())
+
+
 def rgb(h: int = 64, w: int = 64, dtype: str = "uint8", seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     f = rng.random((h, w, 3), dtype=np.float32)
@@ -146,3 +151,62 @@ def test_a_truncated_download_is_not_cached_and_the_fixed_file_is_fetched(tmp_pa
         r = glsgn("derain", "in.png", "-o", "out.png", "--weights", url, cwd=tmp_path)
         assert r.returncode == 0, r.err
     assert (tmp_path / "out.png").is_file()
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. What an output format loses is said, per file, on stderr and in --json
+
+
+def test_what_the_output_format_loses_is_said(tmp_path):
+    import tifffile
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    save(tmp_path / "in" / "alpha.png", rgb(), alpha=np.full((64, 64), 99, np.uint8))
+    save(tmp_path / "in" / "float.tif", rgb(dtype="float32"))
+    save(tmp_path / "in" / "profile.png", rgb(), icc=icc)
+    with tifffile.TiffWriter(tmp_path / "in" / "pages.tif") as tif:
+        tif.write(rgb(), photometric="rgb")
+        tif.write(rgb(80, 72), photometric="rgb")
+    r = glsgn("derain", "in", "-o", "out", "--ext", "bmp", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.err
+    lines = [json.loads(line) for line in r.out.splitlines()]
+    said = {Path(x["input"]).name: x["warnings"] for x in lines[:-1]}
+    assert "BMP has no alpha channel: transparency is dropped" in said["alpha.png"][0]
+    assert "BMP cannot store 32-bit float samples: written as 8-bit" in said["float.tif"][0]
+    assert "BMP cannot embed a colour profile: the ICC profile is dropped" in said["profile.png"][0]
+    assert said["pages.tif"][0] == "the TIFF holds 2 images of different sizes: only the first (64x64) is read"
+    assert lines[-1]["summary"]["done"] == 4 and lines[-1]["summary"]["failed"] == 0
+    assert "glsgn: warning: in/alpha.png -> out/alpha.bmp: BMP has no alpha channel" in r.err
+    assert "glsgn: restored 4, skipped 0, failed 0 in " in r.err
+
+
+# ------------------------------------------------------------------------------------------------
+# 10. A batch says what it did, once; -q says nothing
+
+
+def test_a_batch_ends_with_one_summary_line_and_q_is_silent(tmp_path):
+    import torch
+
+    save(tmp_path / "a.png", rgb())
+    save(tmp_path / "b.png", rgb(seed=1))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    r = glsgn("derain", "a.png", "b.png", "bad.png", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 1
+    lines = r.err.splitlines()
+    if not torch.backends.cuda.is_built():  # a CPU-only install is not told it runs on the CPU
+        assert len(lines) == 2, r.err
+    assert lines[0] == "glsgn: error: cannot read 'bad.png': not an image, or a format glsgn does not read " \
+                       "(JPEG, PNG, TIFF, WebP, BMP, GIF)"
+    assert lines[-1].startswith("glsgn: restored 2, skipped 0, failed 1 in ") and lines[-1].endswith(" s")
+    r = glsgn("derain", "a.png", "-o", "out", "-q", cwd=tmp_path)  # exists: skipped, in silence
+    assert r.returncode == 0 and r.err == "" and r.out == ""
+
+
+def test_the_pixel_limit_is_in_the_help_and_its_message_speaks_cli(tmp_path):
+    r = glsgn("derain", "--help", cwd=tmp_path)
+    assert "Default: 1200000000 (1.2 gigapixels" in flat(r.out)
+    save(tmp_path / "big.png", rgb(100, 100))
+    r = glsgn("derain", "big.png", "--max-pixels", "5000", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "raise the limit with --max-pixels N (0: no limit)" in r.err and "max_pixels=None" not in r.err
