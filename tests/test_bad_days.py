@@ -210,3 +210,32 @@ def test_the_pixel_limit_is_in_the_help_and_its_message_speaks_cli(tmp_path):
     r = glsgn("derain", "big.png", "--max-pixels", "5000", cwd=tmp_path)
     assert r.returncode == 1
     assert "raise the limit with --max-pixels N (0: no limit)" in r.err and "max_pixels=None" not in r.err
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. What a killed run left behind is cleaned up by the next one
+
+_HANGING_WRITE = """
+import sys, time
+from glsgn_core.files import atomic_write
+atomic_write(sys.argv[1], lambda f: (f.write(b"half a photo"), f.flush(), time.sleep(600)))
+"""
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
+    (tmp_path / "out").mkdir()
+    writer = subprocess.Popen([sys.executable, "-c", _HANGING_WRITE, str(tmp_path / "out" / "a.png")])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "out").iterdir()):
+        time.sleep(0.1)
+    writer.send_signal(signal.SIGKILL)  # kill -9 mid-write: the temporary file stays
+    writer.wait()
+    (leftover,) = (tmp_path / "out").iterdir()
+    assert leftover.name.startswith(".a.png.glsgn-tmp-")
+    alive = tmp_path / "out" / f".b.png.glsgn-tmp-{os.getpid()}-{leftover.name.split('-')[-2]}-00000000"
+    alive.write_bytes(b"a write in progress in a live process")
+
+    save(tmp_path / "c.png", rgb())
+    r = glsgn("derain", "c.png", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [alive.name, "c.png"]
