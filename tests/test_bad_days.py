@@ -239,3 +239,20 @@ def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
     r = glsgn("derain", "c.png", "-o", "out", cwd=tmp_path)
     assert r.returncode == 0, r.err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [alive.name, "c.png"]
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. A server that never answers
+
+
+def test_a_silent_server_is_given_up_on_with_a_line_per_retry(tmp_path, tiny_weights):
+    save(tmp_path / "in.png", rgb())
+    with WeightsServer() as server:
+        url = server.add("w/tiny.safetensors", tiny_weights, delay=60)  # accepts, then says nothing
+        r = glsgn("derain", "in.png", "--weights", url, cwd=tmp_path, env={"GLSGN_TIMEOUT": "1"}, timeout=120)
+    assert r.returncode == 2
+    retries = [line for line in r.err.splitlines() if "retrying in" in line]
+    assert retries[0] == "glsgn: downloading tiny.safetensors: no answer for 1 s; retrying in 1 s (attempt 2 of 4)"
+    assert len(retries) == 3
+    assert f"could not download tiny.safetensors from {url}: no answer for 1 s after 4 attempts" in r.err
+    assert "GLSGN_TIMEOUT" in r.err
