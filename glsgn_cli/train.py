@@ -7,10 +7,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from glsgn_cli._common import err_console, fail, notice, size_option, user_errors
+from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice, size_option, user_errors
 
 # Settings a resumed run may change; every other recipe setting is fixed by the run's last.pt.
-RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "val_every", "data", "val", "vgg_weights")
+RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "save_minutes", "val_every", "data", "val", "vgg_weights")
 
 
 def train(
@@ -45,11 +45,13 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt.")] = False,
     log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl records.")] = 10,
     save_every: Annotated[int, typer.Option(help="Steps between checkpoints/last.pt saves.")] = 500,
+    save_minutes: Annotated[float, typer.Option(help="Also save checkpoints/last.pt when this many minutes have passed since the last save, so a killed run loses little.")] = 5.0,
     val_every: Annotated[int, typer.Option(help="Steps between validations (each also writes a metrics record).")] = 1000,
 ) -> None:
     """Train GLSGN with the paper's losses, or GLA-Net (sr2/sr4) with L1; resumable, EMA, mixed precision, DDP.
 
-    Ctrl-C saves checkpoints/last.pt and exits; run again with --resume to continue.
+    Ctrl-C saves checkpoints/last.pt and exits with status 130 (143 on SIGTERM); run again with --resume
+    to continue. Exit 1: training stopped on a failure (e.g. a full disk); 2: a usage error.
     """
     from glsgn_core.train.loop import TrainConfig
     from glsgn_core.train.losses import LossWeights
@@ -71,7 +73,7 @@ def train(
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
                 vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, seed=seed, workers=workers, device=device,
-                log_every=log_every, save_every=save_every, val_every=val_every,
+                log_every=log_every, save_every=save_every, save_minutes=save_minutes, val_every=val_every,
             )  # fmt: skip
         _run(cfg, resume)
 
@@ -79,13 +81,15 @@ def train(
 def _run(cfg, resume: bool) -> None:
     from glsgn_core.train.loop import train as run_training
 
+    from glsgn_core.errors import WriteError
+
     train_set, val_set = _datasets(cfg)
-    stop = {"requested": False}
+    stop = {"requested": False, "signal": signal.SIGINT}
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop["requested"]:  # a second Ctrl-C: give up at once
             raise KeyboardInterrupt
-        stop["requested"] = True
+        stop["requested"], stop["signal"] = True, signum
         notice("stopping after this step and saving checkpoints/last.pt (Ctrl-C again to abort)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -93,9 +97,13 @@ def _run(cfg, resume: bool) -> None:
         result = run_training(
             cfg, train_set, val_set, resume=resume, reporter=_reporter(), should_stop=lambda: stop["requested"]
         )
+    except WriteError as exc:
+        fail(str(exc), EXIT_FAILED)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if result.interrupted:  # a script must not take a stopped run for a finished one
+        raise typer.Exit(128 + int(stop["signal"]))
     if not result.interrupted:
         best = f"; best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
         notice(f"stopped at step {result.step} of {cfg.steps}; checkpoints in {Path(cfg.out) / 'checkpoints'}{best}")

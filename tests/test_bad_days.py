@@ -256,3 +256,69 @@ def test_a_silent_server_is_given_up_on_with_a_line_per_retry(tmp_path, tiny_wei
     assert len(retries) == 3
     assert f"could not download tiny.safetensors from {url}: no answer for 1 s after 4 attempts" in r.err
     assert "GLSGN_TIMEOUT" in r.err
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. Training killed, interrupted, or out of disk
+
+TINY_TRAIN = ["--model-config", '{"widths": [4, 8, 8, 8, 8]}', "--crop", "64x64", "--workers", "0",
+              "--precision", "fp32", "--perceptual-weight", "0", "--adversarial-weight", "0", "--log-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pairs")
+    for i in range(2):
+        clean = rgb(96, 96, seed=i)
+        save(root / "target" / f"p{i}.png", clean)
+        save(root / "input" / f"p{i}.png", (clean * 0.6 + 90).astype(np.uint8))
+    return root
+
+
+def _records(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_a_training_run_killed_early_can_be_resumed_and_saves_by_the_clock(tmp_path, pairs):
+    import torch
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLSGN_HOME": str(tmp_path / ".home")}
+    proc = subprocess.Popen([GLSGN, "train", "--out", "run", "--task", "dehaze", "--data", str(pairs), "--steps",
+                             "100000", "--save-every", "100000", "--save-minutes", "0.001", *TINY_TRAIN],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(_records(tmp_path / "run")) < 3 and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)  # no chance to save on the way out
+    proc.wait()
+    step = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step >= 2  # saved by the clock, long before --save-every
+    r = glsgn("train", "--out", "run", "--resume", "--until", step + 1, cwd=tmp_path)
+    assert r.returncode == 0, r.err
+    assert f"resumed run at step {step}" in r.err
+
+
+def test_a_run_folder_left_before_any_checkpoint_can_be_reused(tmp_path, pairs):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)  # what a run killed before its first save leaves
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    r = glsgn("train", "--out", "run", "--task", "dehaze", "--data", pairs, "--steps", "1", *TINY_TRAIN, cwd=tmp_path)
+    assert r.returncode == 0, r.err
+    assert "run holds a run that stopped before its first checkpoint: starting it again" in r.err
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+
+
+def test_a_full_disk_during_training_is_one_line_and_exit_1(tmp_path, pairs):
+    import resource
+
+    def small_files():  # every file this process writes stops at 64 KiB: a checkpoint does not fit
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLSGN_HOME": str(tmp_path / ".home")}
+    r = subprocess.run([GLSGN, "train", "--out", "run", "--task", "dehaze", "--data", str(pairs), "--steps", "2",
+                        *TINY_TRAIN], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+                       preexec_fn=small_files)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines()[-1].startswith("glsgn: error: cannot write run/checkpoints/last.pt: file too large")
+    assert "Traceback" not in r.stderr
+    assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir()]  # no half-written file
