@@ -54,7 +54,7 @@ def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
     try:
         w, h = parse_size(text)
     except ValueError:
-        fail(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. 960x540")
+        fail(f"{option} {text!r}: expected WIDTHxHEIGHT (e.g. 960x540), or one number for a square")
     if w < minimum or h < minimum:
         fail(f"{option} {text!r}: both sides must be at least {minimum} pixels")
     return w, h

@@ -322,3 +322,27 @@ def test_a_full_disk_during_training_is_one_line_and_exit_1(tmp_path, pairs):
     assert r.stderr.splitlines()[-1].startswith("glsgn: error: cannot write run/checkpoints/last.pt: file too large")
     assert "Traceback" not in r.stderr
     assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir()]  # no half-written file
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. The first natural `glsgn train` command
+
+
+def test_the_first_natural_train_command_runs_and_says_what_it_chose(tmp_path):
+    for i in range(2):
+        save(tmp_path / "photos" / f"p{i}.png", rgb(96, 120, seed=i))
+    env = {"TORCH_HOME": str(tmp_path / "torch")}  # no VGG-19 weights, as on a fresh machine
+    r = glsgn("train", "--data", "photos", "--crop", "256", "--steps", "1", cwd=tmp_path, env=env)
+    assert r.returncode == 2
+    assert r.err.strip() == "glsgn: error: a new run needs --task (one of derain, dehaze, dereflect, sr2, sr4); " \
+                            "or --out RUN --resume to continue one"
+    r = glsgn("train", "--task", "dehaze", "--data", "photos", "--crop", "256", "--steps", "1",
+              "--workers", "0", "--batch", "1", "--adversarial-weight", "0", "--model-config", '{"widths": [4, 8, 8, 8, 8]}',
+              cwd=tmp_path, env=env)  # fmt: skip
+    assert r.returncode == 0, r.err
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("dehaze-") and (run / "checkpoints" / "last.pt").is_file()
+    assert f"glsgn: run folder: runs/{run.name} (--out sets it)" in r.err
+    assert "no VGG-19 weights at " in r.err and "training without the perceptual loss" in r.err
+    assert "2 of 2 photos in photos are smaller than --crop 256x256 and are scaled up to fit it" in r.err
+    assert "--crop 96 fits them all" in r.err
