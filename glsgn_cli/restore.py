@@ -91,7 +91,10 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, d
     from glsgn_core.weights import default_model
 
     show_warnings(not quiet)
-    win_w, win_h = size_option(window, "--window")
+    from glsgn_core.restorer import DEFAULT_OVERLAP
+
+    # Windows overlap by DEFAULT_OVERLAP px on each side, which needs at least twice that per window.
+    win_w, win_h = size_option(window, "--window", minimum=2 * DEFAULT_OVERLAP)
     try:
         k, n = parse_shard(shard) if shard else (1, 1)
         jobs = plan_outputs(expand_inputs(inputs), out=output, suffix=suffix, ext=ext, overwrite=overwrite)

@@ -262,11 +262,15 @@ def plan_outputs(
         jobs.append(Job(item.path, output))
 
     outputs = set(by_output)
+    if out is None:
+        elsewhere = "write elsewhere with -o FOLDER, or give another --suffix or --ext"
+    else:
+        elsewhere = f"give -o another {'file name' if out_is_file else 'folder'}"
     for job in jobs:
         if job.output is None:
             continue
         if _same_file(job.input, job.output):
-            job.status, job.reason = FAILED, "the output would replace the input; use -o or another suffix"
+            job.status, job.reason = FAILED, f"'{job.input}' would be replaced by its own output; {elsewhere}"
         elif _real(job.input) in outputs:
             job.status, job.reason = SKIPPED, "it is the output of another input"
         elif job.output.is_dir():

@@ -346,3 +346,24 @@ def test_the_first_natural_train_command_runs_and_says_what_it_chose(tmp_path):
     assert "no VGG-19 weights at " in r.err and "training without the perceptual loss" in r.err
     assert "2 of 2 photos in photos are smaller than --crop 256x256 and are scaled up to fit it" in r.err
     assert "--crop 96 fits them all" in r.err
+
+
+# ------------------------------------------------------------------------------------------------
+# 11. Messages name the file and suggest what applies
+
+
+def test_messages_name_the_file_and_suggest_what_applies(tmp_path):
+    save(tmp_path / "a.png", rgb())
+    r = glsgn("derain", "a.png", "-o", ".", cwd=tmp_path)  # the mirrored output is a.png itself
+    assert r.returncode == 1
+    assert "glsgn: error: 'a.png' would be replaced by its own output; give -o another folder" in r.err
+    r = glsgn("derain", "a.png", "--suffix", "", cwd=tmp_path)
+    assert "'a.png' would be replaced by its own output; write elsewhere with -o FOLDER, or give another --suffix" in r.err
+    r = glsgn("derain", "a.png", "--window", "100x100", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.err.strip() == "glsgn: error: --window '100x100': both sides must be at least 128 pixels"
+    r = glsgn("models", "download", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.err.strip() == "glsgn: error: name the models to download (see `glsgn models list`), or give --all"
+    r = glsgn("models", "export", "--help", cwd=tmp_path)
+    assert "--overwrite" in r.out and "--force" not in r.out

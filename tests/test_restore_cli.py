@@ -96,7 +96,7 @@ def test_existing_outputs_skipped_unless_overwrite(weights, photos, tmp_path):
 def test_output_equal_to_input_is_refused(weights, photos):
     before = (photos / "a.png").read_bytes()
     result = invoke("derain", photos / "a.png", "--suffix", "", "--weights", weights, "--device", "cpu", "--overwrite")
-    assert result.exit_code == 1 and "replace the input" in result.stderr
+    assert result.exit_code == 1 and "would be replaced by its own output" in result.stderr
     assert (photos / "a.png").read_bytes() == before
 
 
