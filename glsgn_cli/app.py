@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from glsgn_cli import evaluate, info, models, restore, synth, train, upscale
-from glsgn_cli._common import show_warnings
+from glsgn_cli._common import help_group, show_warnings
 
 app = typer.Typer(
     name="glsgn",
@@ -15,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    cls=help_group(),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

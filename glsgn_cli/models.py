@@ -54,8 +54,7 @@ def download(
 ) -> None:
     """Fetch weights from their URL into the cache and verify their sha256 (for pre-fetching).
 
-    Bundled copies are ignored: the cache gets its own file. A cached copy whose checksum matches is kept
-    unless --force.
+    Bundled copies are ignored: the cache gets its own file. A cached copy whose checksum matches is kept unless --force.
     """
     from glsgn_core.weights import WeightsError, entries, fetch, get_entry
 

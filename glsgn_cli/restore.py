@@ -18,12 +18,10 @@ from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fai
 
 WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
 
-Inputs = Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively) or glob patterns.", show_default=False)]
+Inputs = Annotated[list[str], typer.Argument(metavar="INPUT...", help="Image files, folders (walked recursively) or glob patterns.", show_default=False)]
 Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (input trees are mirrored), or a file for a single input. Default: beside each input.")]
-Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. Default: _TASK.")]
 Ext = Annotated[Optional[str], typer.Option(help="Output format by extension (png, jpg, tif, webp, bmp). Default: the input's.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (otherwise they are skipped).")]
-Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). Default: glsgn-TASK.")]
 Weights = Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. exported from `glsgn train`); overrides --model.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N. auto uses CUDA when present.")]
 Precision = Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA only).")]
@@ -47,10 +45,10 @@ def make_command(task: str) -> Callable[..., None]:
     def command(
         inputs: Inputs,
         output: Output = None,
-        suffix: Suffix = None,
+        suffix: Optional[str] = None,
         ext: Ext = None,
         overwrite: Overwrite = False,
-        model: Model = None,
+        model: Optional[str] = None,
         weights: Weights = None,
         device: Device = DEVICE,
         precision: Precision = PRECISION,
@@ -72,6 +70,11 @@ def make_command(task: str) -> Callable[..., None]:
             )
         )
 
+    # The task's own defaults in its help, not placeholders: real objects, as Typer reads annotations.
+    command.__annotations__["suffix"] = Annotated[Optional[str], typer.Option(
+        help=f"Appended to output names when writing beside the inputs. Default: _{task}.", show_default=False)]
+    command.__annotations__["model"] = Annotated[Optional[str], typer.Option(
+        help=f"Pretrained model name (see `glsgn models list`). Default: glsgn-{task}.", show_default=False)]
     command.__name__ = task
     command.__doc__ = f"Remove {WHAT[task]} from photos: files, folders or globs, any size, CPU or CUDA."
     return command

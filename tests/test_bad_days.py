@@ -367,3 +367,22 @@ def test_messages_name_the_file_and_suggest_what_applies(tmp_path):
     assert r.err.strip() == "glsgn: error: name the models to download (see `glsgn models list`), or give --all"
     r = glsgn("models", "export", "--help", cwd=tmp_path)
     assert "--overwrite" in r.out and "--force" not in r.out
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. Help reads like a manual
+
+
+def test_help_shows_flags_as_flags_and_the_tasks_own_defaults(tmp_path):
+    r = glsgn("derain", "--help", cwd=tmp_path)
+    text = flat(r.out)
+    assert "Usage: glsgn derain [OPTIONS] INPUT..." in text
+    assert "<bool>" not in text and "<list[str]>" not in text and "{inputs}" not in text
+    assert "--overwrite Replace existing outputs" in text
+    assert "Default: _derain." in text and "Default: glsgn-derain." in text and "TASK" not in text
+    for args in (["--help"], ["models", "--help"], ["models", "download", "--help"], ["train", "--help"]):
+        assert "<bool>" not in glsgn(*args, cwd=tmp_path).out, args
+    listed = glsgn("info", "--list", cwd=tmp_path).out.splitlines()
+    assert all(line.rstrip().endswith((".", ")")) or line.rstrip().endswith("scale=2|4.") for line in listed), listed
+    tiny = next(line for line in listed if line.startswith("glanet-tiny "))
+    assert tiny.endswith("the bundled glanet-x2/x4 use it.")
