@@ -47,6 +47,13 @@ def show_warnings(enabled: bool = True) -> None:
     warnings.simplefilter("always", GlsgnWarning)
 
 
+def model_names(incomplete: str) -> list[str]:
+    """Shell completion for --model: the registry's names (no torch: the registry is a plain table)."""
+    from glsgn_core.weights.registry import entries
+
+    return [e.name for e in entries() if e.name.startswith(incomplete)]
+
+
 def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
     """Parse a WIDTHxHEIGHT option value, or fail with a usage error naming the option."""
     from glsgn_core.complexity import parse_size

@@ -14,12 +14,12 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, notice, show_warnings, size_option
+from glsgn_cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, err_console, fail, model_names, notice, show_warnings, size_option
 
 WHAT = {"derain": "rain streaks", "dehaze": "haze", "dereflect": "reflections"}
 
-Inputs = Annotated[list[str], typer.Argument(metavar="INPUT...", help="Image files, folders (walked recursively) or glob patterns.", show_default=False)]
-Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (input trees are mirrored), or a file for a single input. Default: beside each input.")]
+Inputs = Annotated[list[str], typer.Argument(metavar="INPUT...", help="Image files, folders (walked recursively) or glob patterns; - reads one image from standard input.", show_default=False)]
+Output = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (input trees are mirrored), or a file for a single input, or - for standard output (PNG unless --ext). Default: beside each input.")]
 Ext = Annotated[Optional[str], typer.Option(help="Output format by extension (png, jpg, tif, webp, bmp). Default: the input's.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (otherwise they are skipped).")]
 Weights = Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. exported from `glsgn train`); overrides --model.")]
@@ -74,27 +74,72 @@ def make_command(task: str) -> Callable[..., None]:
     command.__annotations__["suffix"] = Annotated[Optional[str], typer.Option(
         help=f"Appended to output names when writing beside the inputs. Default: _{task}.", show_default=False)]
     command.__annotations__["model"] = Annotated[Optional[str], typer.Option(
-        help=f"Pretrained model name (see `glsgn models list`). Default: glsgn-{task}.", show_default=False)]
+        help=f"Pretrained model name (see `glsgn models list`). Default: glsgn-{task}.", show_default=False,
+        autocompletion=model_names)]
     command.__name__ = task
     command.__doc__ = f"Remove {WHAT[task]} from photos: files, folders or globs, any size, CPU or CUDA."
     return command
 
 
-def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
-        quality, max_pixels, as_json, quiet, shard, compile=False, guide=None) -> int:
+def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, **options) -> int:
     """The body of every image command: plan the outputs, load the model for ``task``, run the batch.
 
     Returns the exit code. ``task`` picks the default model and the size factor the model must have
     (``sr2`` / ``sr4``: 2 / 4, otherwise 1), so a mismatched weights file fails before any file is read.
+    ``-`` as the one input reads standard input; ``-o -`` writes the one result to standard output.
+    Both go through a private temporary folder, so the pipeline itself is the same as for files.
     """
+    if "-" not in inputs and str(output) != "-":
+        return _run(task, inputs, output=output, suffix=suffix, ext=ext, overwrite=overwrite, **options)
+    import shutil
+    import sys
+    import tempfile
+
+    if "-" in inputs and len(inputs) > 1:
+        fail("'-' (standard input) must be the only input")
+    if str(output) == "-" and options.get("as_json"):
+        fail("-o - and --json would both write to standard output; drop one")
+    folder = Path(tempfile.mkdtemp(prefix="glsgn-pipe-"))
+    try:
+        if "-" in inputs:
+            data = sys.stdin.buffer.read()
+            if not data:
+                fail("standard input is empty; pipe a photo in, e.g. `glsgn derain - -o - < in.jpg > out.png`")
+            inputs = [str(folder / f"stdin{_sniff_extension(data)}")]
+            Path(inputs[0]).write_bytes(data)
+        if str(output) == "-":
+            output, overwrite = folder / "out" / f"stdout.{(ext or 'png').lstrip('.')}", True
+            output.parent.mkdir()
+        code = _run(task, inputs, output=output, suffix=suffix, ext=ext, overwrite=overwrite, **options)
+        if output.parent == folder / "out" and output.is_file():
+            with open(output, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        return code
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sniff_extension(data: bytes) -> str:
+    """The extension of an image piped in, from its first bytes (the pipeline picks decoders by name)."""
+    for magic, ext in ((b"\xff\xd8", ".jpg"), (b"\x89PNG", ".png"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"),
+                       (b"II+\x00", ".tif"), (b"MM\x00+", ".tif"), (b"BM", ".bmp"), (b"GIF8", ".gif")):
+        if data.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return ".png"  # not an image we know: the reader says so, naming the file
+
+
+def _run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
+         quality, max_pixels, as_json, quiet, shard, compile=False, guide=None) -> int:
     from glsgn_core.batch import expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
     from glsgn_core.errors import GlsgnError
     from glsgn_core.image_io import DEFAULT_MAX_PIXELS
-    from glsgn_core.restorer import Restorer
+    from glsgn_core.restorer import DEFAULT_OVERLAP, Restorer
     from glsgn_core.weights import default_model
 
     show_warnings(not quiet)
-    from glsgn_core.restorer import DEFAULT_OVERLAP
 
     # Windows overlap by DEFAULT_OVERLAP px on each side, which needs at least twice that per window.
     win_w, win_h = size_option(window, "--window", minimum=2 * DEFAULT_OVERLAP)

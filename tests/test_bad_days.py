@@ -386,3 +386,25 @@ def test_help_shows_flags_as_flags_and_the_tasks_own_defaults(tmp_path):
     assert all(line.rstrip().endswith((".", ")")) or line.rstrip().endswith("scale=2|4.") for line in listed), listed
     tiny = next(line for line in listed if line.startswith("glanet-tiny "))
     assert tiny.endswith("the bundled glanet-x2/x4 use it.")
+
+
+# ------------------------------------------------------------------------------------------------
+# 12. Pipes and completion
+
+
+def test_dash_reads_standard_input_and_writes_standard_output(tmp_path):
+    import io
+
+    save(tmp_path / "a.jpg", rgb(64, 80))
+    r = glsgn("derain", "-", "-o", "-", cwd=tmp_path, stdin=(tmp_path / "a.jpg").read_bytes())
+    assert r.returncode == 0, r.err
+    with PILImage.open(io.BytesIO(r.stdout)) as im:
+        assert (im.format, im.size) == ("PNG", (80, 64))
+    r = glsgn("derain", "a.jpg", "-o", "-", "--ext", "jpg", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout[:2] == b"\xff\xd8"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["a.jpg"]  # nothing else written
+
+
+def test_completion_offers_model_names_after_model(tmp_path):
+    env = {"_GLSGN_COMPLETE": "complete_bash", "COMP_WORDS": "glsgn derain --model glsgn-de", "COMP_CWORD": "3"}
+    assert glsgn(cwd=tmp_path, env=env).out.split() == ["glsgn-derain", "glsgn-dehaze"]
