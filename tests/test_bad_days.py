@@ -203,6 +203,31 @@ def test_a_batch_ends_with_one_summary_line_and_q_is_silent(tmp_path):
     assert r.returncode == 0 and r.err == "" and r.out == ""
 
 
+def test_a_huge_image_shows_progress_per_window_on_a_terminal(tmp_path):
+    import pty
+
+    save(tmp_path / "big.png", rgb(200, 200))  # with --window 128: 3 x 3 windows
+    master, slave = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLSGN_HOME": str(tmp_path / ".home"), "TERM": "xterm", "COLUMNS": "100"}
+    proc = subprocess.Popen([GLSGN, "derain", "big.png", "--window", "128"], cwd=tmp_path, env=env,
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    text = seen.decode(errors="replace")
+    assert "windows" in text and "9/9" in text and "restoring" in text
+    assert "glsgn: restored 1, skipped 0, failed 0 in " in text
+
+
 def test_the_pixel_limit_is_in_the_help_and_its_message_speaks_cli(tmp_path):
     r = glsgn("derain", "--help", cwd=tmp_path)
     assert "Default: 1200000000 (1.2 gigapixels" in flat(r.out)
