@@ -139,8 +139,10 @@ def _glob_root(pattern: str) -> Path:
 def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     """Files, folders (walked recursively) and glob patterns -> the images to process, in order.
 
-    Each argument's images come sorted; an image named twice is kept once. Raises UsageError for an
-    argument that names nothing, a folder without images, or a pattern that matches no image.
+    Each argument's images come sorted; an image named twice is kept once. A subfolder that cannot
+    be listed comes back as an item with ``error`` set (a failed job, not a silent skip). Raises
+    UsageError for an argument that names nothing, an unreadable or imageless folder, or a pattern
+    that matches no image.
     """
     items: list[InputItem] = []
     seen: set[Path] = set()
