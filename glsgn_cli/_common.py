@@ -23,6 +23,37 @@ def notice(message: str) -> None:
     err_console.print(f"glsgn: {message}", markup=False)
 
 
+def show_warnings(enabled: bool = True) -> None:
+    """Print the core's warnings (``GlsgnWarning``) as ``glsgn: warning: ...`` lines, or none at all."""
+    import warnings
+
+    from glsgn_core.errors import GlsgnWarning
+
+    if not enabled:
+        warnings.simplefilter("ignore", GlsgnWarning)
+        return
+    if getattr(warnings.showwarning, "glsgn", False):
+        return
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GlsgnWarning):
+            notice(f"warning: {message}")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    show.glsgn = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", GlsgnWarning)
+
+
+def model_names(incomplete: str) -> list[str]:
+    """Shell completion for --model: the registry's names (no torch: the registry is a plain table)."""
+    from glsgn_core.weights.registry import entries
+
+    return [e.name for e in entries() if e.name.startswith(incomplete)]
+
+
 def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
     """Parse a WIDTHxHEIGHT option value, or fail with a usage error naming the option."""
     from glsgn_core.complexity import parse_size
@@ -30,7 +61,7 @@ def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
     try:
         w, h = parse_size(text)
     except ValueError:
-        fail(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. 960x540")
+        fail(f"{option} {text!r}: expected WIDTHxHEIGHT (e.g. 960x540), or one number for a square")
     if w < minimum or h < minimum:
         fail(f"{option} {text!r}: both sides must be at least {minimum} pixels")
     return w, h
@@ -45,3 +76,50 @@ def user_errors(code: int = EXIT_USAGE) -> Iterator[None]:
         yield
     except GlsgnError as exc:
         fail(str(exc), code)
+
+
+def help_group():
+    """Typer's root group, with help that reads like a manual: ``INPUT...`` rather than ``{inputs}...``
+    and ``<list[str]>``, and on/off flags without a ``<bool>`` value they do not take.
+
+    Typer builds the parameters; this adjusts how they are shown, for every command and subcommand,
+    when the command is looked up (so ``glsgn --help`` stays as fast as Typer makes it).
+    """
+    from typer.core import TyperArgument, TyperGroup, TyperOption
+
+    class Argument(TyperArgument):
+        def display_type_rich(self, ctx):  # the name column says it all
+            return None
+
+        def get_usage_pieces(self, ctx):
+            name = self.metavar or self.name.upper()
+            return [name if self.required else f"[{name}]"]
+
+    class Option(TyperOption):
+        def display_type_rich(self, ctx):
+            return None if self.is_flag else super().display_type_rich(ctx)
+
+    def tidy(command, ctx) -> None:
+        help_option = command.get_help_option(ctx)  # made on demand, not in command.params
+        for param in [*command.params, *([help_option] if help_option is not None else [])]:
+            if type(param) is TyperArgument:
+                param.__class__ = Argument
+                if param.metavar is None:
+                    param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+            elif type(param) is TyperOption:
+                param.__class__ = Option
+        for sub in getattr(command, "commands", {}).values():
+            tidy(sub, ctx)
+
+    class Group(TyperGroup):
+        def get_command(self, ctx, name):
+            command = super().get_command(ctx, name)
+            if command is not None:
+                tidy(command, ctx)
+            return command
+
+        def format_help(self, ctx, formatter):
+            tidy(self, ctx)
+            return super().format_help(ctx, formatter)
+
+    return Group

@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from glsgn_cli._common import err_console, fail, size_option
+from glsgn_cli._common import err_console, fail, model_names, size_option
 
 
 def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Paired folder with input/ and target/ (e.g. from `glsgn synth`).", show_default=False)] = None,
     clean: Annotated[Optional[Path], typer.Option("--clean", help="Folder of clean photos: score each output against its own input (no harm: a restorer hands a clean photo back).", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option(help="Pretrained model name, e.g. glsgn-derain.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Pretrained model name, e.g. glsgn-derain.", autocompletion=model_names)] = None,
     weights: Annotated[Optional[str], typer.Option(help="A weights file or URL (e.g. from `glsgn models export`).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with means and per-image figures.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Write an HTML page with input / restored / ground-truth crops.")] = None,

@@ -21,7 +21,7 @@ def info(
 
     if list_:
         for n in list_models():
-            typer.echo(f"{n:22s} {model_description(n)}")
+            typer.echo(f"{n:22s} {_first_paragraph(n) or model_description(n)}")
         return
     try:
         report = measure(name, parse_size(size))
@@ -39,3 +39,12 @@ def info(
     for label, row in [*report["pathways"].items(), ("total", report)]:
         table.add_row(label, f"{row['params'] / 1e6:.2f}", f"{row['macs'] / 1e9:.1f}", f"{row['flops'] / 1e9:.1f}")
     Console().print(table)
+
+
+def _first_paragraph(name: str) -> str:
+    """The factory docstring's first paragraph on one line (model_description stops at the first line
+    break, which can fall mid-sentence). glsgn_core/models/ is left as it is: others work there."""
+    from glsgn_core.models import _registry
+
+    doc = (_registry._factory(name).__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split())

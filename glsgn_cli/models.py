@@ -54,13 +54,14 @@ def download(
 ) -> None:
     """Fetch weights from their URL into the cache and verify their sha256 (for pre-fetching).
 
-    Bundled copies are ignored: the cache gets its own file. A cached copy whose checksum matches is kept
-    unless --force.
+    Bundled copies are ignored: the cache gets its own file. A cached copy whose checksum matches is kept unless --force.
     """
     from glsgn_core.weights import WeightsError, entries, fetch, get_entry
 
-    if all_ == bool(names):
-        fail("give model names or --all (not both)")
+    if all_ and names:
+        fail("give model names or --all, not both")
+    if not all_ and not names:
+        fail("name the models to download (see `glsgn models list`), or give --all")
     with user_errors():
         chosen = list(entries()) if all_ else [get_entry(n) for n in names]
     failed = 0
@@ -117,11 +118,12 @@ def verify(
 def export(
     src: Annotated[Path, typer.Argument(help="Training run folder (uses checkpoints/best.pt, else last.pt) or a .pt file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", hidden=True, help="Old name of --overwrite.")] = False,
 ) -> None:
     """Turn a training checkpoint into a distributable weights file (EMA weights when present)."""
-    if out.exists() and not force:
-        fail(f"{out} exists; choose another name or pass --force")
+    if out.exists() and not (overwrite or force):
+        fail(f"{out} exists; choose another name or pass --overwrite")
     from glsgn_core.weights import export_checkpoint
 
     with user_errors(EXIT_FAILED):

@@ -7,16 +7,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from glsgn_cli._common import err_console, fail, notice, size_option, user_errors
+from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice, size_option, user_errors
 from glsgn_core import tasks
 
 # Settings a resumed run may change; every other recipe setting is fixed by the run's last.pt.
-RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "val_every", "data", "val", "vgg_weights")
+RESUMABLE_CHANGES = ("steps", "until", "workers", "device", "log_every", "save_every", "save_minutes", "val_every", "data", "val", "vgg_weights")
 
 
 def train(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoints/, metrics.jsonl. Must be new or empty unless --resume.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder: checkpoints/, metrics.jsonl. Must be new or empty unless --resume. Default for a new run: runs/TASK-DATE-TIME.", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option(help=f"{' | '.join(tasks.NAMES)} (super-resolution: clean photos, bicubic-downscaled inputs).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Training data: a paired folder (input/, target/) or clean photos.")] = None,
     val: Annotated[Optional[Path], typer.Option(help="Paired folder for validation PSNR/SSIM and best.pt, scored on whole images (keep them small, e.g. `glsgn synth --crop 512x512`).")] = None,
@@ -26,14 +26,14 @@ def train(
     steps: Annotated[int, typer.Option(help="Total optimisation steps (the LR schedule spans them).")] = 50_000,
     until: Annotated[Optional[int], typer.Option(help="Stop after this step, resumably (default: --steps).")] = None,
     batch: Annotated[int, typer.Option(help="Images per step, per process.")] = 4,
-    crop: Annotated[str, typer.Option(help="Random crop WIDTHxHEIGHT (of the target: the high-resolution crop for SR).")] = "960x540",
+    crop: Annotated[str, typer.Option(help="Random crop WIDTHxHEIGHT, or one number for a square (of the target: the high-resolution crop for SR). Smaller photos are scaled up to fit it.")] = "960x540",
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (betas 0.9, 0.999). Default: 2e-4, 1e-4 for sr2/sr4.")] = None,
     warmup: Annotated[int, typer.Option(help="Linear warm-up steps (at most a tenth of --steps), then cosine decay to lr/100.")] = 500,
     clip: Annotated[float, typer.Option(help="Clip the gradient norm to this; 0 turns clipping off.")] = 1.0,
     ema: Annotated[float, typer.Option(help="Keep an EMA of the weights with this decay (e.g. 0.999); 0: off.")] = 0.0,
     precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 | fp16 (auto: bf16 where supported, fp16 on older GPUs).")] = "auto",
     l1_weight: Annotated[float, typer.Option(help="lambda1, multi-stage L1; 0 turns it off.")] = 1.0,
-    perceptual_weight: Annotated[Optional[float], typer.Option(help="lambda2, multi-stage VGG-19 perceptual; 0 turns it off. Default: 0.01, 0 for sr2/sr4.")] = None,
+    perceptual_weight: Annotated[Optional[float], typer.Option(help="lambda2, multi-stage VGG-19 perceptual; 0 turns it off. Default: 0.01 when VGG-19 weights are at hand (--vgg-weights, or torchvision's copy in the torch hub cache), else 0 (and it says so); 0 for sr2/sr4.", show_default=False)] = None,
     adversarial_weight: Annotated[Optional[float], typer.Option(help="lambda3, spectral-norm discriminator; 0 turns it off. Default: 0.01, 0 for sr2/sr4.")] = None,
     pathway_weight: Annotated[float, typer.Option(help="alpha1 = alpha2: weight of each pathway's output.")] = 0.1,
     final_weight: Annotated[float, typer.Option(help="beta1 = beta2: weight of the synthesised output.")] = 0.5,
@@ -49,11 +49,13 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt.")] = False,
     log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl records.")] = 10,
     save_every: Annotated[int, typer.Option(help="Steps between checkpoints/last.pt saves.")] = 500,
+    save_minutes: Annotated[float, typer.Option(help="Also save checkpoints/last.pt when this many minutes have passed since the last save, so a killed run loses little.")] = 5.0,
     val_every: Annotated[int, typer.Option(help="Steps between validations (each also writes a metrics record).")] = 1000,
 ) -> None:
     """Train GLSGN with the paper's losses, or GLA-Net (sr2/sr4) with L1; resumable, EMA, mixed precision, DDP.
 
-    Ctrl-C saves checkpoints/last.pt and exits; run again with --resume to continue.
+    Ctrl-C saves checkpoints/last.pt and exits with status 130 (143 on SIGTERM); run again with --resume
+    to continue. Exit 1: training stopped on a failure (e.g. a full disk); 2: a usage error.
     """
     from glsgn_core.train.loop import TrainConfig
     from glsgn_core.train.losses import LossWeights
@@ -61,36 +63,94 @@ def train(
     with user_errors():
         given = dict(ctx.params)
         if resume:
+            if out is None:
+                fail("--resume needs --out, the run folder to continue")
             cfg = _resumed_config(ctx, out, given)
         else:
-            if task is None or data is None:
-                fail("a new run needs --task and --data (or --resume to continue one)")
+            missing = [name for name, value in (("--task", task), ("--data", data)) if value is None]
+            if missing:
+                what = {"--task": f"--task (one of {', '.join(tasks.NAMES)})", "--data": "--data (a folder of photos, or of input/ and target/ pairs)"}
+                fail(f"a new run needs {' and '.join(what[m] for m in missing)}; or --out RUN --resume to continue one")
             recipe = tasks.get(task)  # the task's training defaults (super-resolution: GLA-Net's)
-            perceptual = perceptual_weight if perceptual_weight is not None else recipe.perceptual
+            if out is None:
+                import time
+
+                out = Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+                notice(f"run folder: {out} (--out sets it)")
+            if perceptual_weight is None:  # the paper's lambda2 where the recipe has one, if VGG-19 is at hand
+                perceptual = _default_perceptual(vgg_weights) if recipe.perceptual > 0 else 0.0
+            else:
+                perceptual = perceptual_weight
             adversarial = adversarial_weight if adversarial_weight is not None else recipe.adversarial
             cfg = TrainConfig(
                 out=str(out), task=task, data=str(data), val=_str(val), model=config or recipe.config,
                 model_overrides=_json_object(model_config), init_from=init_from, steps=steps, until=until,
-                batch=batch, crop=size_option(crop, "--crop", minimum=64), lr=lr if lr is not None else recipe.lr, warmup=warmup,
+                batch=batch, crop=_crop(crop, data), lr=lr if lr is not None else recipe.lr, warmup=warmup,
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
                 vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, families=_names(families),
                 exclude_families=_names(exclude_family) or [], clean_share=clean_share, seed=seed, workers=workers, device=device,
-                log_every=log_every, save_every=save_every, val_every=val_every,
+                log_every=log_every, save_every=save_every, save_minutes=save_minutes, val_every=val_every,
             )  # fmt: skip
         _run(cfg, resume)
 
 
+def _default_perceptual(vgg_weights: Path | None) -> float:
+    """0.01 (the paper's lambda2) when VGG-19 weights are at hand; else 0, said: a first run must not
+    stop for a file no user has by default."""
+    from glsgn_core.train.vgg import TORCHVISION_URL, default_vgg_path
+
+    if vgg_weights is not None or default_vgg_path().is_file():
+        return 0.01
+    notice(f"no VGG-19 weights at {default_vgg_path()}: training without the perceptual loss; "
+           f"to use it, download {TORCHVISION_URL} there or pass --vgg-weights FILE")
+    return 0.0
+
+
+def _crop(text: str, data: Path) -> tuple[int, int]:
+    """--crop as (width, height), with a word when photos have to be scaled up to fit it."""
+    cw, ch = size_option(text, "--crop", minimum=64)
+    sizes = _photo_sizes(data)
+    small = [s for s in sizes if s[0] < cw or s[1] < ch]
+    if small:
+        fits = max(64, min(min(s) for s in sizes) // 16 * 16)
+        notice(f"{len(small)} of {len(sizes)} photos in {data} are smaller than --crop {cw}x{ch} and are scaled "
+               f"up to fit it (slower steps, and upscaled detail to learn from); --crop {fits} fits them all")
+    return cw, ch
+
+
+def _photo_sizes(data: Path) -> list[tuple[int, int]]:
+    """(width, height) of the training photos (the targets of a paired folder), from their headers."""
+    from PIL import Image as PILImage
+
+    from glsgn_core.data.datasets import list_images
+
+    folder = data / "target" if (data / "input").is_dir() and (data / "target").is_dir() else data
+    sizes = []
+    try:
+        paths = list_images(folder)
+    except Exception:  # the dataset itself reports an unusable folder, with a better message
+        return sizes
+    for path in paths:
+        try:
+            with PILImage.open(path) as im:
+                sizes.append(im.size)
+        except Exception:
+            continue
+    return sizes
+
+
 def _run(cfg, resume: bool) -> None:
+    from glsgn_core.errors import WriteError
     from glsgn_core.train.loop import train as run_training
 
     train_set, val_set = _datasets(cfg)
-    stop = {"requested": False}
+    stop = {"requested": False, "signal": signal.SIGINT}
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop["requested"]:  # a second Ctrl-C: give up at once
             raise KeyboardInterrupt
-        stop["requested"] = True
+        stop["requested"], stop["signal"] = True, signum
         notice("stopping after this step and saving checkpoints/last.pt (Ctrl-C again to abort)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -98,12 +158,15 @@ def _run(cfg, resume: bool) -> None:
         result = run_training(
             cfg, train_set, val_set, resume=resume, reporter=_reporter(), should_stop=lambda: stop["requested"]
         )
+    except WriteError as exc:
+        fail(str(exc), EXIT_FAILED)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    if not result.interrupted:
-        best = f"; best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
-        notice(f"stopped at step {result.step} of {cfg.steps}; checkpoints in {Path(cfg.out) / 'checkpoints'}{best}")
+    if result.interrupted:  # a script must not take a stopped run for a finished one
+        raise typer.Exit(128 + int(stop["signal"]))
+    best = f"; best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
+    notice(f"stopped at step {result.step} of {cfg.steps}; checkpoints in {Path(cfg.out) / 'checkpoints'}{best}")
 
 
 def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):

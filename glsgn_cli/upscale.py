@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from glsgn_cli._common import model_names
 from glsgn_cli.restore import (
     DEVICE,
     PRECISION,
@@ -30,7 +31,7 @@ from glsgn_core import tasks
 
 Scale = Annotated[int, typer.Option("--scale", "-s", help=f"Upscaling factor: {' or '.join(map(str, tasks.scales('upscale')))}.", show_default=False)]
 Suffix = Annotated[Optional[str], typer.Option(help="Appended to output names when writing beside the inputs. Default: _x2 or _x4.")]
-Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). Default: glanet-x2 or glanet-x4.")]
+Model = Annotated[Optional[str], typer.Option(help="Pretrained model name (see `glsgn models list`). Default: glanet-x2 or glanet-x4.", autocompletion=model_names)]
 
 
 def upscale(

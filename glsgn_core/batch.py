@@ -24,6 +24,7 @@ from glsgn_core.image_io import (
     DEFAULT_MAX_PIXELS,
     READ_EXTENSIONS,
     Image,
+    format_warnings,
     from_float,
     is_temp_file,
     output_extension,
@@ -60,6 +61,7 @@ class InputItem:
 
     path: Path
     root: Path | None = None
+    error: str | None = None  # why this entry cannot be processed (an unreadable folder, a symlink loop)
 
     @property
     def relative(self) -> Path:
@@ -72,7 +74,7 @@ class InputItem:
 @dataclass
 class Job:
     input: Path
-    output: Path
+    output: Path | None  # None for an input that failed before it had one (an unreadable folder)
     status: str = "pending"  # "pending", or already decided: "skipped" / "failed"
     reason: str | None = None
 
@@ -86,6 +88,7 @@ class JobResult:
     status: str  # "done", "skipped" or "failed"
     seconds: float = 0.0
     error: str | None = None  # the one-line reason for "failed" and "skipped"
+    warnings: list[str] = field(default_factory=list)  # what the written file lost (alpha, bit depth, ...)
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,10 +99,25 @@ def _is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in READ_EXTENSIONS and not name.startswith(".")
 
 
-def _walk(folder: Path) -> list[Path]:
-    """Image files below ``folder``, sorted, hidden files and folders and our temp files skipped."""
+def _real(path: Path) -> Path:
+    """The canonical path, for telling files apart; never raises (a symlink loop stays as it is)."""
+    return Path(os.path.realpath(path))
+
+
+def _walk(folder: Path, problems: list[InputItem] | None = None) -> list[Path]:
+    """Image files below ``folder``, sorted, hidden files and folders and our temp files skipped.
+
+    A subfolder that cannot be listed is added to ``problems`` (not skipped in silence).
+    """
+
+    def unreadable(exc: OSError) -> None:
+        if problems is not None:
+            where = exc.filename or folder
+            problems.append(InputItem(Path(where), folder, error=f"cannot read folder '{where}': "
+                                      f"{_one_line(exc.strerror or exc).lower()}; its images were not processed"))
+
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if _is_image_name(name) and not is_temp_file(name):
@@ -121,14 +139,16 @@ def _glob_root(pattern: str) -> Path:
 def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
     """Files, folders (walked recursively) and glob patterns -> the images to process, in order.
 
-    Each argument's images come sorted; an image named twice is kept once. Raises UsageError for an
-    argument that names nothing, a folder without images, or a pattern that matches no image.
+    Each argument's images come sorted; an image named twice is kept once. A subfolder that cannot
+    be listed comes back as an item with ``error`` set (a failed job, not a silent skip). Raises
+    UsageError for an argument that names nothing, an unreadable or imageless folder, or a pattern
+    that matches no image.
     """
     items: list[InputItem] = []
     seen: set[Path] = set()
 
     def add(path: Path, root: Path | None) -> None:
-        key = path.resolve()
+        key = _real(path)
         if key not in seen:
             seen.add(key)
             items.append(InputItem(path, root))
@@ -137,11 +157,15 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[InputItem]:
         text = os.fspath(arg)
         path = Path(text)
         if path.is_dir():
-            found = _walk(path)
-            if not found:
+            problems: list[InputItem] = []
+            found = _walk(path, problems)
+            if problems and problems[0].path == path:
+                raise UsageError(problems[0].error.split(";")[0])
+            if not found and not problems:
                 raise UsageError(f"no images in folder '{text}' (looked for {_extensions()})")
             for p in found:
                 add(p, path)
+            items.extend(problems)
         elif path.is_file():
             add(path, None)
         elif glob.has_magic(text):
@@ -180,7 +204,7 @@ def _extensions() -> str:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
+    if _real(a) == _real(b):
         return True
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -222,6 +246,9 @@ def plan_outputs(
     jobs: list[Job] = []
     by_output: dict[Path, Path] = {}
     for item in items:
+        if item.error is not None:
+            jobs.append(Job(item.path, None, FAILED, item.error))
+            continue
         target_ext = ext or output_extension(item.path)
         if out is None:
             output = item.path.with_name(f"{item.path.stem}{suffix}{target_ext}")
@@ -230,17 +257,23 @@ def plan_outputs(
         else:
             rel = item.relative
             output = out / rel.parent / f"{rel.stem}{target_ext}"
-        key = output.resolve()
+        key = _real(output)
         if key in by_output:
             raise UsageError(f"'{by_output[key]}' and '{item.path}' would both be written to '{output}'")
         by_output[key] = item.path
         jobs.append(Job(item.path, output))
 
     outputs = set(by_output)
+    if out is None:
+        elsewhere = "write elsewhere with -o FOLDER, or give another --suffix or --ext"
+    else:
+        elsewhere = f"give -o another {'file name' if out_is_file else 'folder'}"
     for job in jobs:
+        if job.output is None:
+            continue
         if _same_file(job.input, job.output):
-            job.status, job.reason = FAILED, "the output would replace the input; use -o or another suffix"
-        elif job.input.resolve() in outputs:
+            job.status, job.reason = FAILED, f"'{job.input}' would be replaced by its own output; {elsewhere}"
+        elif _real(job.input) in outputs:
             job.status, job.reason = SKIPPED, "it is the output of another input"
         elif job.output.is_dir():
             job.status, job.reason = FAILED, f"the output '{job.output}' is a folder"
@@ -290,6 +323,7 @@ class _Write:
     job: Job
     seconds_so_far: float
     future: Future = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_batch(
@@ -352,14 +386,15 @@ def run_batch(
             except Exception as exc:
                 report(_failed(w.job, f"cannot write '{w.job.output}': {_message(exc)}", w.seconds_so_far))
             else:
-                report(JobResult(str(w.job.input), str(w.job.output), DONE, round(seconds, 3)))
+                report(JobResult(str(w.job.input), str(w.job.output), DONE, round(seconds, 3), warnings=w.warnings))
 
         index = -1  # into pending
         try:
             for job in jobs:
                 if job.status != "pending":
                     finish_write()  # keep the results in job order
-                    report(JobResult(str(job.input), str(job.output), job.status, 0.0, job.reason))
+                    output = None if job.output is None else str(job.output)
+                    report(JobResult(str(job.input), output, job.status, 0.0, job.reason))
                     continue
                 index += 1
                 while len(reads) < min(index + prefetch + 1, len(pending)):
@@ -381,7 +416,11 @@ def run_batch(
                 spent = got.seconds + time.perf_counter() - start
                 del got
                 finish_write()
-                in_flight = _Write(job, spent, writers.submit(write, job, result))
+                try:
+                    notes = format_warnings(result, job.output)
+                except GlsgnError:
+                    notes = []  # an unwritable format: the write itself reports it
+                in_flight = _Write(job, spent, writers.submit(write, job, result), notes)
                 del result
             finish_write()
         except BaseException:

@@ -13,11 +13,12 @@ PATHWAY_NAMES = {"sg": "Sg", "locals.0": "S1", "locals.1": "S2", "locals.2": "S3
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'3840x2160' -> (3840, 2160) as (width, height)."""
+    """'3840x2160' -> (3840, 2160) as (width, height); one number is a square: '256' -> (256, 256)."""
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
+        parts = [int(v) for v in text.lower().split("x")]
+        w, h = parts * 2 if len(parts) == 1 else parts
     except ValueError:
-        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 3840x2160") from None
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 3840x2160) or one number for a square") from None
     if w <= 0 or h <= 0:
         raise ValueError(f"size {text!r} must be positive")
     return w, h

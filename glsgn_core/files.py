@@ -7,17 +7,78 @@ half-written one, and a failure (Ctrl-C included) leaves no temporary file behin
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import socket
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["TEMP_MARKER", "atomic_write"]
+__all__ = ["TEMP_MARKER", "atomic_write", "remove_stale_temps"]
 
 #: Marker in the names of the hidden temporary files atomic_write creates beside its target:
-#: ``.NAME.glsgn-tmp-1a2b3c4d``. Only a crash (power cut, SIGKILL) leaves one behind; folder scans
-#: skip them (``glsgn_core.image_io.is_temp_file``).
+#: ``.NAME.glsgn-tmp-PID-HOST-1a2b3c4d``. Only a crash (power cut, SIGKILL) leaves one behind; folder
+#: scans skip them (``glsgn_core.image_io.is_temp_file``), and the next write into the folder removes
+#: those whose process is gone (:func:`remove_stale_temps`).
 TEMP_MARKER = ".glsgn-tmp-"
+# Names without the writer's process (glsgn before 0.1.1) are removed once this old.
+_OLD_STYLE_AGE_S = 3600.0
+_cleaned: set[str] = set()
+
+
+def _host_tag() -> str:
+    """This machine (and container): a process id means something only here. Shared folders (NFS,
+    job arrays) see other machines' temporary files, which must be left alone."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{socket.gethostname()} {boot}".encode()).hexdigest()[:6]
+
+
+_HOST = _host_tag()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that killed glsgn processes left in ``folder``; returns them.
+
+    A file is stale when its name says this machine and a process that no longer exists (or, for a
+    name from an older glsgn that carries no process, when it is over an hour old). Errors are
+    ignored: this is housekeeping, never a reason to fail a write.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(".") or TEMP_MARKER not in name:
+            continue
+        parts = name.rsplit(TEMP_MARKER, 1)[1].split("-")
+        try:
+            if len(parts) == 3:
+                stale = parts[1] == _HOST and not _alive(int(parts[0]))
+            else:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > _OLD_STYLE_AGE_S
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except (OSError, ValueError):
+            continue
+    return removed
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, parents: bool = False) -> None:
@@ -42,8 +103,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     folder = path.parent
     if parents:
         folder.mkdir(parents=True, exist_ok=True)
+    key = os.path.abspath(folder)
+    if key not in _cleaned:  # once per folder and process: a batch writes thousands of files into one
+        _cleaned.add(key)
+        remove_stale_temps(folder)
     while True:
-        tmp = folder / f".{path.name}{TEMP_MARKER}{secrets.token_hex(4)}"
+        tmp = folder / f".{path.name}{TEMP_MARKER}{os.getpid()}-{_HOST}-{secrets.token_hex(4)}"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break

@@ -15,6 +15,7 @@ and written by a small PNG encoder here. Nothing in this module imports torch.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import os
 import struct
@@ -89,6 +90,7 @@ class Image:
     source_format: str = "PNG"
     mode: str = ""
     dpi: tuple[float, float] | None = None
+    notes: tuple[str, ...] = ()  # what reading left out (e.g. a TIFF's other pages), for the user
 
     @property
     def height(self) -> int:
@@ -314,8 +316,13 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     or more than ``max_pixels`` pixels (checked from the header, before decoding; None = no limit).
     """
     p = Path(path)
-    if not p.exists():
-        raise ImageReadError(f"cannot read '{path}': no such file")
+    try:
+        os.stat(p)
+    except OSError as exc:  # missing, a broken link or a symlink loop: say which
+        why = "no such file" if exc.errno == errno.ENOENT and not p.is_symlink() else _os_reason(exc)
+        if exc.errno == errno.ENOENT and p.is_symlink():
+            why = "a symbolic link to a file that does not exist"
+        raise ImageReadError(f"cannot read '{path}': {why}") from None
     if p.is_dir():
         raise ImageReadError(f"cannot read '{path}': it is a folder, not an image file")
     try:
@@ -367,8 +374,8 @@ def _check_size(width: int, height: int, max_pixels: int | None) -> None:
     if max_pixels is not None and width * height > max_pixels:
         raise _Refused(
             f"{width}x{height} is {width * height / 1e6:,.0f} megapixels, more than the limit of "
-            f"{max_pixels / 1e6:,.0f} (a guard against decompression bombs); raise it with "
-            "--max-pixels N or max_pixels=None if the file is trusted"
+            f"{max_pixels / 1e6:,.0f} (a guard against decompression bombs); if the file is trusted, "
+            "raise the limit with --max-pixels N (0: no limit)"
         )
 
 
@@ -536,6 +543,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Image:
                 data = None  # a codec tifffile has no built-in decoder for (LZW, JPEG, ...)
         if data is None:
             return _read_pillow(path, max_pixels)
+        notes = _other_images(tif)
         if "S" in axes and axes.index("S") == 0:  # planar RGB: S Y X -> Y X S
             data = np.moveaxis(data, 0, -1)
         if data.ndim == 2:
@@ -558,7 +566,19 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Image:
     bits = {"uint8": "", "uint16": ";16", "float32": ";32F"}[data.dtype.name]
     mode = ("RGB" if colour == 3 else "L") + ("A" if alpha is not None else "") + bits
     exif = _tiff_exif(path)
-    return _finish(pixels, alpha, icc=icc, exif=exif, fmt="TIFF", mode=mode, dpi=dpi, orientation=orientation)
+    image = _finish(pixels, alpha, icc=icc, exif=exif, fmt="TIFF", mode=mode, dpi=dpi, orientation=orientation)
+    return image.replace(notes=notes)
+
+
+def _other_images(tif) -> tuple[str, ...]:
+    """A note when a TIFF holds more images than the one read (pages of different sizes; pages of one
+    size are refused as a stack). Reduced-resolution pages (previews, pyramids) do not count."""
+    others = [s for s in tif.series[1:] if s.pages and not getattr(s.pages[0], "is_reduced", False)]
+    if not others:
+        return ()
+    first = tif.pages.first
+    return (f"the TIFF holds {len(others) + 1} images of different sizes: only the first "
+            f"({first.imagewidth}x{first.imagelength}) is read",)
 
 
 def _tiff_dtype(data: np.ndarray) -> np.ndarray:
@@ -694,8 +714,9 @@ def _icc_space(icc: bytes) -> bytes | None:
 
 
 def format_warnings(image: Image, path: str | os.PathLike[str], *, format: str | None = None) -> list[str]:
-    """Sentences saying what writing ``image`` to ``path`` loses (bit depth, alpha, profile, ...)."""
-    return _plan(image, format_for_path(path, format), path).warnings
+    """Sentences saying what writing ``image`` to ``path`` loses (bit depth, alpha, profile, ...),
+    after what reading it left out (``image.notes``)."""
+    return [*image.notes, *_plan(image, format_for_path(path, format), path).warnings]
 
 
 def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95, format: str | None = None) -> None:
@@ -709,10 +730,12 @@ def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95
     plan = _plan(image, caps, path)
     _validate(image, plan, path)
     dest = Path(path)
-    pixels = convert_dtype(image.pixels, plan.dtype)
+    # Any memory layout in (a restorer's output is often a transposed view): the encoders below
+    # reinterpret rows as bytes, which needs C order.
+    pixels = np.ascontiguousarray(convert_dtype(image.pixels, plan.dtype))
     if plan.channels == 3 and pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
-    alpha = convert_dtype(image.alpha, plan.dtype) if plan.alpha else None
+    alpha = np.ascontiguousarray(convert_dtype(image.alpha, plan.dtype)) if plan.alpha else None
     meta = {
         "icc": image.icc if plan.icc else None,
         "exif": image.exif if plan.exif else None,

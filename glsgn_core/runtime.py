@@ -59,6 +59,8 @@ def resolve_device(spec: str) -> tuple[torch.device, str | None]:
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda"), None
+        if not torch.backends.cuda.is_built():  # a CPU-only torch: the CPU is what was installed
+            return torch.device("cpu"), None
         return torch.device("cpu"), "no CUDA device available, running on the CPU"
     if spec == "cpu":
         return torch.device("cpu"), None

@@ -144,11 +144,15 @@ def test_two_inputs_one_output_is_a_usage_error(tree):
 
 def test_output_equal_to_input_is_refused(tree):
     jobs = plan_outputs(expand_inputs(["shots/a.jpg", "shots/b.png"]), out=None, suffix="", ext=None, overwrite=True)
-    refused = ("failed", "the output would replace the input; use -o or another suffix")
-    assert [(j.status, j.reason) for j in jobs] == [refused] * 2
+    hint = "write elsewhere with -o FOLDER, or give another --suffix or --ext"
+    assert [(j.status, j.reason) for j in jobs] == [
+        ("failed", f"'shots/a.jpg' would be replaced by its own output; {hint}"),
+        ("failed", f"'shots/b.png' would be replaced by its own output; {hint}"),
+    ]
     os.symlink(tree / "b.png", tree.parent / "link.png")  # the same file under another name
     jobs = plan_outputs([InputItem(Path("shots/b.png"))], out=Path("link.png"), suffix="", ext=None, overwrite=True)
-    assert jobs[0].status == "failed"
+    assert (jobs[0].status, jobs[0].reason) == ("failed", "'shots/b.png' would be replaced by its own output; "
+                                                          "give -o another file name")
 
 
 def test_existing_outputs_skipped_unless_overwrite(tree):

@@ -261,10 +261,14 @@ def test_complexity_scales_with_pixels():
     assert b == 4 * a
 
 
-@pytest.mark.parametrize("text", ["3840", "axb", "0x10", "-5x5"])
+@pytest.mark.parametrize("text", ["axb", "0x10", "-5x5", "1x2x3", "0"])
 def test_exception_parse_size(text):
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+def test_parse_size_takes_one_number_for_a_square():
+    assert parse_size("3840x2160") == (3840, 2160) and parse_size("256") == (256, 256)
 
 
 def test_cli_info_json():

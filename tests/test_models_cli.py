@@ -174,7 +174,7 @@ def test_exception_export_keeps_an_existing_file_and_rejects_non_checkpoints(tmp
     out = tmp_path / "w.safetensors"
     out.write_bytes(b"precious")
     refused = glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(out))
-    assert refused.exit_code == 2 and "--force" in refused.stderr and out.read_bytes() == b"precious"
+    assert refused.exit_code == 2 and "pass --overwrite" in refused.stderr and out.read_bytes() == b"precious"
 
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     foreign = glsgn("models", "export", str(tmp_path / "other.pt"), "-o", str(tmp_path / "x.safetensors"))

@@ -61,8 +61,9 @@ def test_smoke_folder_mirrored_with_types_and_alpha_kept(weights, photos, tmp_pa
 def test_json_lines_and_beside_input_naming(weights, photos):
     result = invoke("dehaze", photos / "a.png", "--weights", weights, "--device", "cpu", "--json", "--quiet")
     assert result.exit_code == 0, result.output
-    (line,) = result.stdout.strip().splitlines()
+    line, summary = result.stdout.strip().splitlines()  # JSON Lines: one object per file, then the summary
     record = json.loads(line)
+    assert json.loads(summary)["summary"]["done"] == 1
     assert record["status"] == "done" and record["output"].endswith("a_dehaze.png") and record["error"] is None
     assert {"input", "output", "status", "seconds", "error"} <= record.keys()
     assert (photos / "a_dehaze.png").exists()
@@ -95,7 +96,7 @@ def test_existing_outputs_skipped_unless_overwrite(weights, photos, tmp_path):
 def test_output_equal_to_input_is_refused(weights, photos):
     before = (photos / "a.png").read_bytes()
     result = invoke("derain", photos / "a.png", "--suffix", "", "--weights", weights, "--device", "cpu", "--overwrite")
-    assert result.exit_code == 1 and "replace the input" in result.stderr
+    assert result.exit_code == 1 and "would be replaced by its own output" in result.stderr
     assert (photos / "a.png").read_bytes() == before
 
 
@@ -105,7 +106,7 @@ def test_shards_partition_the_inputs(weights, photos, tmp_path):
         result = invoke("derain", photos, "-o", tmp_path / "o", "--weights", weights, "--device", "cpu",
                         "--shard", f"{k}/2", "--json", "--quiet")
         assert result.exit_code == 0, result.output
-        seen.append({json.loads(l)["input"] for l in result.stdout.splitlines()})
+        seen.append({json.loads(l)["input"] for l in result.stdout.splitlines()[:-1]})
     assert seen[0].isdisjoint(seen[1]) and len(seen[0] | seen[1]) == 4
 
 
@@ -143,7 +144,8 @@ def test_exception_cuda_requested_without_cuda(weights, photos):
     result = invoke("derain", photos / "a.png", "--weights", weights, "--device", "cuda")
     assert result.exit_code == 2 and "CUDA is not available" in result.stderr
     result = invoke("derain", photos / "a.png", "-o", photos / "x.png", "--weights", weights, "--device", "auto")
-    assert result.exit_code == 0 and "running on the CPU" in result.stderr
+    # The fallback is worth a word only to a CUDA build of torch; a CPU-only install runs on the CPU as asked.
+    assert result.exit_code == 0 and ("running on the CPU" in result.stderr) == torch.backends.cuda.is_built()
 
 
 def test_exception_missing_model_says_how_to_get_it(photos, weights_env, tiny_bytes, monkeypatch):

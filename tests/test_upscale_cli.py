@@ -102,7 +102,7 @@ def test_json_lines_and_default_suffix_per_scale(weights, photos):
         result = invoke("upscale", photos / "a.png", "--scale", scale, "--weights", weights[scale],
                         "--device", "cpu", "--json", "--quiet")  # fmt: skip
         assert result.exit_code == 0, result.output
-        record = json.loads(result.stdout)
+        record = json.loads(result.stdout.splitlines()[0])
         assert record["status"] == "done" and record["output"].endswith(f"a_x{scale}.png")
         assert read_image(photos / f"a_x{scale}.png").pixels.shape == (21 * scale, 34 * scale, 3)
 

@@ -16,15 +16,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from glsgn_core.errors import GlsgnError
+from glsgn_core.errors import GlsgnError, WriteError
 from glsgn_core.files import atomic_write
 
 FORMAT = "glsgn-checkpoint/1"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` atomically (:func:`glsgn_core.files.atomic_write`), creating its folder."""
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f), parents=True)
+    """``torch.save`` to ``path`` atomically (:func:`glsgn_core.files.atomic_write`), creating its folder.
+
+    A failed write (a full disk) raises :class:`WriteError`; the previous file at ``path`` is intact."""
+    try:
+        atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f), parents=True)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+        raise WriteError(f"cannot write {path}: {reason.lower()}; the previous checkpoint is kept "
+                         "(free some space, then continue with --resume)") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from glsgn_core import tasks
 from glsgn_core.data.datasets import bicubic_resize
-from glsgn_core.errors import GlsgnError
+from glsgn_core.errors import GlsgnError, WriteError
 from glsgn_core.files import atomic_write
 from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from glsgn_core.train.discriminator import PatchDiscriminator
@@ -83,6 +83,7 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 10
     save_every: int = 500
+    save_minutes: float = 5.0  # also save last.pt when this much wall time has passed since the last save
     val_every: int = 1000
     until: int | None = None  # stop (resumably) after this step; the schedule still spans ``steps``
 
@@ -488,7 +489,8 @@ def train(
     run = Path(cfg.out)
     last, best = run / "checkpoints" / "last.pt", run / "checkpoints" / "best.pt"
     metrics = run / "metrics.jsonl"
-    if not resume and run.exists() and any(run.iterdir()):
+    restart = not resume and run.exists() and _never_saved(run)
+    if not resume and run.exists() and any(run.iterdir()) and not restart:
         raise GlsgnError(f"{run}: the run folder is not empty; pick a new --out, or add --resume to continue it")
     if resume and not last.is_file():
         raise GlsgnError(f"{last}: nothing to resume (no checkpoint); start a new run without --resume")
@@ -510,12 +512,22 @@ def train(
         np.random.seed((cfg.seed + 1 + dinfo.rank + offset) % 2**32)
         random.seed(cfg.seed + 1 + dinfo.rank + offset)
     if dinfo.main:
+        if restart and metrics.exists():
+            reporter.message(f"{run} holds a run that stopped before its first checkpoint: starting it again")
+            metrics.unlink()
         run.mkdir(parents=True, exist_ok=True)
+        if not resume:  # at once, so that a run killed at any point can be resumed
+            save_checkpoint(trainer.state(), last)
+    last_save = time.monotonic()
 
     def write(record: dict[str, Any]) -> None:
         if dinfo.main:
-            with open(metrics, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            try:
+                with open(metrics, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as exc:
+                raise WriteError(f"cannot write {metrics}: {(exc.strerror or str(exc)).lower()}; "
+                                 "the last checkpoint is kept (free some space, then continue with --resume)") from None
             reporter.log(record)
 
     last_val: float | None = None
@@ -556,8 +568,10 @@ def train(
             if _any_rank(should_stop(), dinfo):
                 interrupted = True
                 break
-            if step % cfg.save_every == 0 and dinfo.main:
+            due = step % cfg.save_every == 0 or time.monotonic() - last_save >= cfg.save_minutes * 60
+            if due and dinfo.main:
                 save_checkpoint(trainer.state(), last)
+                last_save = time.monotonic()
         if dinfo.main:
             save_checkpoint(trainer.state(), last)
     finally:
@@ -605,6 +619,18 @@ def _any_rank(flag: bool, dinfo: DistInfo) -> bool:
 def _barrier(dinfo: DistInfo) -> None:
     if dinfo.world > 1:
         dist.barrier()
+
+
+def _never_saved(run: Path) -> bool:
+    """Whether ``run`` holds only what a run killed before its first checkpoint leaves (metrics.jsonl,
+    a checkpoints folder without checkpoints, temporary files): nothing worth keeping."""
+    from glsgn_core.image_io import is_temp_file
+
+    entries = list(run.iterdir())
+    ckpts = run / "checkpoints"
+    if not entries or any(p.name not in ("metrics.jsonl", "checkpoints") for p in entries):
+        return False
+    return not ckpts.exists() or (ckpts.is_dir() and all(is_temp_file(p) for p in ckpts.iterdir()))
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

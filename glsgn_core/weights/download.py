@@ -18,13 +18,32 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from glsgn_core import __version__
 from glsgn_core.weights.registry import WeightsError
 
 CHUNK = 1 << 14  # small enough that a cut loses little: urllib3 drops a partly read chunk
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Seconds a server may stay silent before an attempt is given up; GLSGN_TIMEOUT changes it. With 3
+# retries a server that never answers is given up after about 2 minutes (4 x 30 s + back-off).
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_RETRIES = 3
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) seconds: ``GLSGN_TIMEOUT`` (seconds of silence) or the default."""
+    text = os.environ.get("GLSGN_TIMEOUT", "").strip()
+    if not text:
+        seconds = DEFAULT_TIMEOUT_S
+    else:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0:
+            raise WeightsError(f"GLSGN_TIMEOUT={text!r}: expected a number of seconds, e.g. 10")
+    return min(10.0, seconds), seconds
 
 
 class _Retryable(Exception):
@@ -70,18 +89,22 @@ def download(
     sha256: str | None = None,
     size: int | None = None,
     force: bool = False,
-    timeout: tuple[float, float] = (10.0, 60.0),
-    retries: int = 5,
+    timeout: tuple[float, float] | None = None,
+    retries: int = DEFAULT_RETRIES,
     backoff: float = 1.0,
     progress: bool | None = None,
+    check: Callable[[Path], object] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` and return ``dest``; an existing file that verifies is kept.
 
-    ``timeout`` is (connect, read) seconds; a failed attempt is retried ``retries`` times after
-    ``backoff * 2**k`` seconds. ``progress``: a rich bar (True), nothing (False), or None: the bar when
-    stderr is a terminal, otherwise one plain line. Every failure is a one-line ``WeightsError``.
+    ``timeout`` is (connect, read) seconds (default: :func:`timeouts`); a failed attempt is retried
+    ``retries`` times after ``backoff * 2**k`` seconds, each retry announced on stderr. ``progress``: a rich bar (True), nothing (False), or None: the bar when
+    stderr is a terminal, otherwise one plain line. ``check(path)`` (e.g. that it is a whole weights
+    file) runs on the verified transfer before it takes its final name; a ``WeightsError`` from it
+    leaves nothing behind. Every failure is a one-line ``WeightsError``.
     """
     dest = Path(dest)
+    timeout = timeout or timeouts()
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(dest.with_name(dest.name + ".lock")):
@@ -90,6 +113,12 @@ def download(
             part = dest.with_name(dest.name + ".part")
             try:
                 _fetch_verified(url, part, dest, sha256, size, timeout, retries, backoff, progress)
+                if check is not None:
+                    try:
+                        check(part)
+                    except WeightsError as exc:
+                        reason = str(exc).split(";")[0].replace(str(part), "it")
+                        raise WeightsError(f"the file from {url} is unusable: {reason}; nothing was cached") from None
                 os.replace(part, dest)
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -154,16 +183,19 @@ def _fetch(url, part, label, size, timeout, retries, backoff, progress) -> bool:
             except _Retryable as exc:
                 reason = str(exc)
             except requests.exceptions.Timeout:
-                reason = f"timed out (connect {timeout[0]:g} s, read {timeout[1]:g} s)"
+                reason = f"no answer for {timeout[1]:g} s"
             except bad_url:
                 raise WeightsError(f"cannot download {label}: {url!r} is not a valid http(s) URL") from None
             except requests.exceptions.RequestException as exc:
                 reason = _short_reason(exc)
             if attempt < retries:
-                time.sleep(backoff * 2**attempt)
+                wait = backoff * 2**attempt
+                bar.say(f"downloading {label}: {reason}; retrying in {wait:g} s (attempt {attempt + 2} of {retries + 1})")
+                time.sleep(wait)
     raise WeightsError(
         f"could not download {label} from {url}: {reason} after {retries + 1} attempts; "
-        "check the network, set GLSGN_WEIGHTS_URL to a mirror, or pass a local file"
+        "check the network, set GLSGN_WEIGHTS_URL to a mirror, or pass a local file "
+        "(GLSGN_TIMEOUT=SECONDS sets how long a silent server is waited for)"
     )
 
 
@@ -265,6 +297,13 @@ class _Bar:
     def advance(self, n: int) -> None:
         if self._progress is not None:
             self._progress.advance(self._task, n)
+
+    def say(self, text: str) -> None:
+        """One line on stderr, unless progress was turned off."""
+        if self._progress is not None:
+            self._progress.console.print(f"glsgn: {text}", markup=False, highlight=False)
+        elif self.plain:
+            print(f"glsgn: {text}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc_info) -> None:
         if self._progress is not None:

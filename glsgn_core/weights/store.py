@@ -2,18 +2,22 @@
 
 Resolution order: an explicit path or URL -> the user cache -> the copy bundled in this package ->
 a download from the registry URL -> a ``WeightsError`` that names the model, the places looked in
-and how to fix it. Cached files only ever arrive by a verified download (or by the user copying them
-in), so loading does not re-hash them; ``glsgn models verify`` does.
+and how to fix it. A cached file is re-hashed against its sha256 every time it is used (7 MB take
+about 20 ms): a disk or a hand can change it after its verified download. One that does not match is
+passed over with a warning (and replaced by the next download).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from glsgn_core.weights.download import download
+from glsgn_core.errors import GlsgnWarning
+from glsgn_core.files import atomic_write
+from glsgn_core.weights.download import download, sha256_file
 from glsgn_core.weights.registry import WeightsEntry, WeightsError, get_entry, is_registered
 
 # Package data (``glsgn_core/weights/*.safetensors`` in the wheel): default models that work offline.
@@ -83,16 +87,24 @@ def resolve(spec: str, **download_options) -> Path:
     return _resolve_entry(get_entry(spec), **download_options)
 
 
-def _cached_copy(entry: WeightsEntry) -> Path | None:
+def _cached_copy(entry: WeightsEntry, *, warn: bool = False) -> Path | None:
+    """The cached file if it is the registry's (size and sha256), else None; ``warn``: say why not."""
     path = cached_path(entry)
     try:
-        return path if path.stat().st_size == entry.size else None  # a stale or foreign file is refetched
+        size = path.stat().st_size
     except FileNotFoundError:
         return None
+    if size == entry.size and sha256_file(path) == entry.sha256:
+        return path
+    if warn:
+        what = f"has {size} bytes, not {entry.size}" if size != entry.size else "does not match its sha256 (corrupted?)"
+        warnings.warn(GlsgnWarning(f"the cached {entry.name} ({path}) {what}: not used; "
+                                   f"`glsgn models download --force {entry.name}` replaces it"), stacklevel=2)
+    return None
 
 
 def _resolve_entry(entry: WeightsEntry, **download_options) -> Path:
-    cached = _cached_copy(entry)
+    cached = _cached_copy(entry, warn=True)
     if cached is not None:
         return cached
     bundled = bundled_path(entry)
@@ -112,12 +124,38 @@ def _resolve_entry(entry: WeightsEntry, **download_options) -> Path:
 
 
 def _resolve_url(url: str, **download_options) -> Path:
+    """A URL's file, cached beside the sha256 it arrived with (``NAME.sha256``): a copy that no longer
+    matches it, or that is not a whole weights file, is fetched again rather than used."""
+    from glsgn_core.weights.files import read_metadata
+
     base, _, fragment = url.partition("#")
     sha256 = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else None
     name = Path(urlsplit(base).path).name or "weights.safetensors"
     dest = weights_dir() / "url" / hashlib.sha256(base.encode()).hexdigest()[:16] / name
-    if dest.is_file() and (sha256 is None or offline()):
-        return dest
+    record = dest.with_name(dest.name + ".sha256")
+    if dest.is_file():
+        try:
+            recorded = record.read_text().strip()
+        except OSError:
+            recorded = None
+        digest = sha256_file(dest)
+        if digest == (sha256 or recorded or digest).lower() and _whole_weights(dest):
+            return dest
+        warnings.warn(GlsgnWarning(f"the cached copy of {base} ({dest}) is damaged: not used"
+                                   + ("" if offline() else "; fetching it again")), stacklevel=2)
     if offline():
-        raise WeightsError(f"cannot download {base}: GLSGN_OFFLINE is set and no copy is in {dest.parent}; unset it")
-    return download(base, dest, sha256=sha256, **download_options)
+        raise WeightsError(f"cannot download {base}: GLSGN_OFFLINE is set and no usable copy is in {dest.parent}; unset it")
+    path = download(base, dest, sha256=sha256, check=read_metadata, force=dest.is_file(), **download_options)
+    digest = sha256_file(path)
+    atomic_write(record, lambda f: f.write(digest.encode() + b"\n"))
+    return path
+
+
+def _whole_weights(path: Path) -> bool:
+    from glsgn_core.weights.files import read_metadata
+
+    try:
+        read_metadata(path)
+    except WeightsError:
+        return False
+    return True
