@@ -238,6 +238,7 @@ class _progress:
         if self.windows is None:
             self.windows = self.bar.add_task("  windows", total=total)
         self.bar.update(self.windows, completed=done, total=total)
+        self.bar.refresh()  # windows can finish between two automatic refreshes: show each one
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
