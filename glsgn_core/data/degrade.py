@@ -43,14 +43,11 @@ class Family:
     name: str
     render: Callable[..., np.ndarray]
     description: str
-
-    @property
-    def needs_other(self) -> bool:
-        return self.task == "dereflect"
+    needs_other: bool = False  # renders a second picture into the photo (a reflection)
 
 
-def _family(task: str, name: str, render: Callable[..., np.ndarray]) -> Family:
-    return Family(task, name, render, (render.__doc__ or "").strip().splitlines()[0])
+def _family(task: str, name: str, render: Callable[..., np.ndarray], *, needs_other: bool = False) -> Family:
+    return Family(task, name, render, (render.__doc__ or "").strip().splitlines()[0], needs_other)
 
 
 FAMILIES: dict[str, tuple[Family, ...]] = {
@@ -58,8 +55,8 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
                _family("derain", "refraction", rain_refraction)),
     "dehaze": (_family("dehaze", "smooth", haze_smooth), _family("dehaze", "regions", haze_regions),
                _family("dehaze", "patchy", haze_patchy)),
-    "dereflect": (_family("dereflect", "blurred", reflection_blurred), _family("dereflect", "ghosted", reflection_ghosted),
-                  _family("dereflect", "fresnel", reflection_fresnel)),
+    "dereflect": tuple(_family("dereflect", name, render, needs_other=True) for name, render in
+                       (("blurred", reflection_blurred), ("ghosted", reflection_ghosted), ("fresnel", reflection_fresnel))),
 }
 TASKS = tasks.RESTORATION
 if set(FAMILIES) != set(TASKS):
