@@ -42,6 +42,8 @@ def evaluate(
     win_w, win_h = size_option(window, "--window")
     try:
         restorer = Restorer.from_pretrained(weights or model, device=device, precision=precision, window=(win_h, win_w), guide=guide)
+        if clean is not None and restorer.scale != 1:
+            raise GlsgnError("--clean scores models that hand a photo back at its own size; this one upscales")
         crops: dict | None = {} if report else None
 
         def progress(score) -> None:

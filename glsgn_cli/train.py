@@ -184,9 +184,13 @@ def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
         may = ", ".join(f"--{k.replace('_', '-')}" for k in RESUMABLE_CHANGES)
         fail(f"--{fixed[0].replace('_', '-')} cannot be given when resuming (the run's recipe in {last} fixes it); "
              f"give --out and --resume, and optionally {may}")
+    recipe = load_checkpoint(last)["recipe"]
+    if recipe.get("task") in tasks.RESTORATION and "families" not in recipe:
+        notice(f"{last}: this run began before degradation families; it continues on today's engine "
+               "(all families, the camera stage, clean pairs)")
     changes = {"until": None}  # a stop point belongs to one invocation, not to the run
     changes.update({k: _str(given[k]) if isinstance(given[k], Path) else given[k] for k in explicit})
-    return TrainConfig.from_recipe(load_checkpoint(last)["recipe"], out=str(out), **changes)
+    return TrainConfig.from_recipe(recipe, out=str(out), **changes)
 
 
 def _datasets(cfg):

@@ -32,6 +32,7 @@ done
 [ -d "$VAL/clean" ] || { mkdir -p "$VAL/clean" && cp "$VAL/derain-streaks/target/"* "$VAL/clean/"; }
 
 mkdir -p "$RUNS"
+pids=()
 train_or_resume() {  # OUT ARGS...: a new run, or the continuation of one (its recipe is in its checkpoint)
     local out=$1; shift
     if [ -f "$out/checkpoints/last.pt" ]; then
@@ -39,6 +40,7 @@ train_or_resume() {  # OUT ARGS...: a new run, or the continuation of one (its r
     else
         $GLSGN train --out "$out" "$@" > "$out.log" 2>&1 &
     fi
+    pids+=($!)
 }
 SHARED=(--config glsgn-lite --batch "${BATCH:-4}" --crop "${CROP:-256x256}" --lr 2e-4 --warmup 100 --steps "$STEPS"
         --perceptual-weight 0 --adversarial-weight 0 --ema 0.999 --precision auto --save-every 100 --log-every 25
@@ -49,7 +51,7 @@ if [ "${LOFO:-1}" = 1 ]; then
     train_or_resume "$RUNS/derain-lofo" --task derain --data "$DATA/train" --from glsgn-derain --exclude-family refraction "${SHARED[@]}"
     train_or_resume "$RUNS/dehaze-lofo" --task dehaze --data "$DATA/train" --from glsgn-dehaze --max-side 640 --exclude-family patchy "${SHARED[@]}"
 fi
-wait
+for pid in "${pids[@]}"; do wait "$pid"; done  # a failed run stops the recipe before its weights are scored
 
 for run in "$RUNS"/*-all "$RUNS"/*-lofo; do
     [ -d "$run" ] || continue

@@ -196,6 +196,10 @@ def test_camera_stage_shared_by_input_and_target_and_identity_kept():
         np.testing.assert_array_equal(inp, tgt)
         inp, tgt = camera(degraded, clean, np.random.default_rng(seed))
         assert inp.shape == tgt.shape == clean.shape and inp.dtype == tgt.dtype == np.float32
+    # the outputs are always new arrays, never the caller's images or each other
+    for seed in range(40):
+        inp, tgt = camera(clean, clean, np.random.default_rng(seed), identity=True)
+        assert not np.shares_memory(inp, clean) and not np.shares_memory(tgt, clean) and not np.shares_memory(inp, tgt)
     # exposure/gamma/blur/noise are drawn, not always applied (each about half the time)
     changed = [not np.array_equal(camera(clean, clean, np.random.default_rng(s))[1], clean) for s in range(60)]
     assert 0 < sum(changed) < 60

@@ -57,6 +57,6 @@ def camera(
     inp, tgt = images
     if compress < 0.4:
         inp = _jpeg(inp, quality)
-    if identity:
-        tgt = inp
-    return inp.astype(np.float32, copy=False), tgt.astype(np.float32, copy=False)
+    # Always new arrays: the caller's images must never come back as (or alias) the outputs.
+    inp = np.array(inp, dtype=np.float32)
+    return inp, inp.copy() if identity else np.array(tgt, dtype=np.float32)

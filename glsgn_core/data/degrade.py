@@ -162,6 +162,6 @@ def synthesize(
         if is_light < light_share:
             degraded = clean + np.float32(amount) * (degraded - clean)
     if not use_camera:
-        return Synthesized(np.asarray(degraded, np.float32), np.asarray(clean, np.float32), name)
+        return Synthesized(np.array(degraded, np.float32), np.array(clean, np.float32), name)
     inp, tgt = camera(degraded, clean, rng, identity=not name)
     return Synthesized(inp, tgt, name)
