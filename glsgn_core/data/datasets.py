@@ -32,7 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from glsgn_core import image_io
-from glsgn_core.data._signal import loguniform, resize
+from glsgn_core.data._signal import loguniform
 from glsgn_core import tasks
 from glsgn_core.data.degrade import CLEAN_SHARE, select_families, synthesize
 from glsgn_core.errors import GlsgnError
@@ -426,7 +426,7 @@ class SyntheticPairs(_Reproducible):
         (clean,) = crop_and_augment([full], region, self.augment, rng)
         clean = to_float(clean)
         if self.crop is not None and clean.shape[:2] != (self.crop[1], self.crop[0]):
-            clean = np.clip(resize(clean, self.crop[1], self.crop[0]), 0.0, 1.0)
+            clean = bicubic_resize(clean, self.crop)
         pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
         pair = synthesize(self.task, clean, rng, families=self.families, pool=pool, ref_size=round(min(full.shape[:2]) * scale),
                           clean_share=self.clean_share, use_camera=self.camera)
