@@ -93,7 +93,9 @@ def rain_depth(img: np.ndarray, rng: np.random.Generator, *, ref_size: int | Non
     s = size_scale(img, ref_size)
     scene = depth_map(h, w, rng)
     airlight = np.float32(rng.uniform(0.65, 0.95))
-    veil = 1.0 - np.exp(-rng.uniform(0.05, 0.6) * scene)[..., None]
+    # A faint veil only (at most 18% airlight): a stronger one taught derain models to dehaze, and
+    # a model that dehazes darkens bright, flat photos with no rain at all (docs/DATA.md, v2).
+    veil = 1.0 - np.exp(-rng.uniform(0.0, 0.2) * scene)[..., None]
     out = img * (1.0 - veil) + airlight * veil
     angle = float(np.clip(rng.normal(0.0, 10.0), -30.0, 30.0))
     planes = np.sort(rng.uniform(0.05, 0.95, rng.integers(3, 6)))[::-1]  # far first
