@@ -166,7 +166,12 @@ def _run(cfg, resume: bool) -> None:
     if result.interrupted:  # a script must not take a stopped run for a finished one
         raise typer.Exit(128 + int(stop["signal"]))
     best = f"; best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
-    notice(f"stopped at step {result.step} of {cfg.steps}; checkpoints in {Path(cfg.out) / 'checkpoints'}{best}")
+    where = Path(cfg.out) / "checkpoints"
+    if result.step < cfg.steps:  # --until: a pause, not the end
+        notice(f"paused at step {result.step} of {cfg.steps}; checkpoints in {where}{best}; "
+               f"continue with: glsgn train --out {cfg.out} --resume")
+    else:
+        notice(f"finished {result.step} steps; checkpoints in {where}{best}")
 
 
 def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):

@@ -98,9 +98,11 @@ def test_roundtrip_resume_reproduces_uninterrupted_run(pairs, tmp_path) -> None:
     assert glsgn("train", "--out", str(straight), *common).returncode == 0
     r = glsgn("train", "--out", str(split), *common, "--until", "10")
     assert r.returncode == 0, r.stderr
+    assert "paused at step 10 of 20" in r.stderr and "--resume" in r.stderr
     assert torch.load(split / "checkpoints" / "last.pt", weights_only=True)["step"] == 10
     r = glsgn("train", "--out", str(split), "--resume")
     assert r.returncode == 0, r.stderr
+    assert "finished 20 steps" in r.stderr
     a, b = records(straight), records(split)
     assert [x["step"] for x in a] == [x["step"] for x in b]
     for x, y in zip(a, b):
