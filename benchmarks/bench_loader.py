@@ -14,7 +14,9 @@ import time
 import torch
 
 from glsgn_core.data.datasets import make_dataset
-from glsgn_core.train.loop import DistInfo, TrainConfig, batches
+from glsgn_core.train.data_order import batches
+from glsgn_core.train.distributed import DistInfo
+from glsgn_core.train.loop import TrainConfig
 
 
 def main() -> None:

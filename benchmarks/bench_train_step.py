@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from glsgn_core.train.loop import Trainer, TrainConfig, setup_distributed
+from glsgn_core.train.distributed import setup_distributed
+from glsgn_core.train.loop import Trainer, TrainConfig
 from glsgn_core.train.losses import LossWeights
 from glsgn_core.train.vgg import VGG19Features
 

@@ -102,7 +102,8 @@ def test_native_bf16_reads_the_cpu_flags():
 
 def test_exception_training_resolves_precision_as_restoring_does(tmp_path):
     """Training reads the same resolver: fp16 on the CPU is refused there too, before any step."""
-    from glsgn_core.train.loop import Trainer, TrainConfig, setup_distributed
+    from glsgn_core.train.distributed import setup_distributed
+    from glsgn_core.train.loop import Trainer, TrainConfig
     from glsgn_core.train.losses import LossWeights
 
     cfg = TrainConfig(out=str(tmp_path / "run"), task="derain", data=str(tmp_path), precision="fp16", device="cpu",

@@ -7,7 +7,9 @@ import os
 import pytest
 import torch
 
-from glsgn_core.train.loop import DistInfo, TrainConfig, batches
+from glsgn_core.train.data_order import batches
+from glsgn_core.train.distributed import DistInfo
+from glsgn_core.train.loop import TrainConfig
 
 N = 5  # items per epoch: batch 2 leaves a padded last batch
 

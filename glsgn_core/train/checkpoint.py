@@ -67,3 +67,12 @@ def restore_rng(state: dict[str, Any]) -> None:
     np.random.set_state((n["kind"], np.array(n["keys"], dtype=np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so the recipe holds only types ``weights_only`` loading accepts."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

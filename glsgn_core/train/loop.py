@@ -1,11 +1,11 @@
 """The training loop: one readable function, :func:`train`, driven by a :class:`TrainConfig`.
 
-A run lives in one folder (``cfg.out``): ``checkpoints/last.pt``, ``checkpoints/best.pt`` (best
-validation PSNR) and ``metrics.jsonl``. Everything a step depends on (weights, optimiser moments,
-schedule, EMA, discriminator, loss scaler, random states, and the position in the data) is either
-in ``last.pt`` or recomputed from the step number, so ``resume=True`` continues an interrupted run
-as if it had never stopped. The data order is a pure function of (seed, epoch), which is what makes
-the data position recoverable from the step alone.
+Everything a step depends on (weights, optimiser moments, schedule, EMA, discriminator, loss scaler,
+random states, and the position in the data) is either in ``last.pt`` or recomputed from the step
+number, so ``resume=True`` continues an interrupted run as if it had never stopped. The pieces around
+the loop live beside it: the run folder and its rules (:mod:`.run_folder`), the data order that makes
+the position recoverable from the step alone (:mod:`.data_order`), the generator and its EMA
+(:mod:`.generator`), and what processes agree on under ``torchrun`` (:mod:`.distributed`).
 
 Super-resolution (``sr2``, ``sr4``) trains an upscaler such as GLA-Net with the same loop: its output
 is one image, the loss is L1 alone, and validation also reports the bicubic baseline at step 0.
@@ -16,28 +16,26 @@ shard of each epoch's order, ``batch`` is per process, and only rank 0 writes fi
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from glsgn_core import tasks
 from glsgn_core.data.datasets import bicubic_resize
-from glsgn_core.errors import GlsgnError, WriteError
-from glsgn_core.files import atomic_write
-from glsgn_core.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from glsgn_core.errors import GlsgnError
+from glsgn_core.runtime import PRECISIONS, autocast, resolve_precision
+from glsgn_core.train.checkpoint import _plain, capture_rng, load_checkpoint, restore_rng
+from glsgn_core.train.data_order import batches
 from glsgn_core.train.discriminator import PatchDiscriminator
+from glsgn_core.train.distributed import DistInfo, _any_rank, _barrier, _mean, close_distributed, setup_distributed
+from glsgn_core.train.generator import EMA, build_model
 from glsgn_core.train.losses import (
     LossWeights,
     PerceptualDistance,
@@ -46,7 +44,7 @@ from glsgn_core.train.losses import (
     l1,
     multi_stage,
 )
-from glsgn_core.runtime import PRECISIONS, autocast, resolve_device, resolve_precision
+from glsgn_core.train.run_folder import RunFolder
 from glsgn_core.weights.files import arch_of
 
 
@@ -136,36 +134,6 @@ class _Silent:
     def close(self) -> None: ...
 
 
-# ----------------------------------------------------------------------------------------------
-# Set-up helpers
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: str) -> DistInfo:
-    """Single process, or DDP when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return DistInfo(0, 1, resolve_device(device)[0])
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device)[0]
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), dev)
-
-
 def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], float]:
     """LR factor: linear from ~0 to 1 over ``warmup`` steps, then a half cosine from 1 down to ``floor``."""
     warmup = min(warmup, steps // 10)
@@ -177,133 +145,6 @@ def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], floa
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     return factor
-
-
-class EMA:
-    """Exponential moving average of a model's weights (decay ramps up over the first steps)."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.module = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay = decay
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))
-        for ema, live in zip(self.module.state_dict().values(), model.state_dict().values()):
-            if ema.dtype.is_floating_point:
-                ema.lerp_(live.detach(), 1.0 - decay)
-            else:
-                ema.copy_(live)
-
-
-def epoch_order(n: int, epoch: int, seed: int, per_round: int) -> list[int]:
-    """A seeded permutation of ``range(n)``, repeated so whole rounds of ``world * batch`` fit."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    total = math.ceil(n / per_round) * per_round
-    order: list[int] = []
-    while len(order) < total:
-        order += torch.randperm(n, generator=g).tolist()
-    return order[:total]
-
-
-def _seed_worker(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-class _EpochItems(torch.utils.data.Dataset):
-    """``items[(epoch, index)]`` is item ``index`` of ``epoch``: one loader, and so one set of worker
-    processes keeping their decoded photos, serves every epoch. (A loader per epoch started fresh
-    workers that decoded every photo again; with a few photos per epoch that was most of a step.)"""
-
-    def __init__(self, dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
-        epoch, index = key
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-        return self.dataset[index]
-
-
-class _EpochKeys(torch.utils.data.Sampler):
-    """Endless ``(epoch, index)`` keys for one process, from step ``start_step`` on.
-
-    Each epoch's shard holds whole batches, so no batch straddles two epochs.
-    """
-
-    def __init__(self, n: int, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> None:
-        self.n, self.cfg, self.dinfo, self.start_step = n, cfg, dinfo, start_step
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        per_round = self.dinfo.world * self.cfg.batch
-        epoch, skip = divmod(self.start_step, math.ceil(self.n / per_round))
-        while True:
-            shard = epoch_order(self.n, epoch, self.cfg.seed, per_round)[self.dinfo.rank :: self.dinfo.world]
-            yield from ((epoch, i) for i in shard[skip * self.cfg.batch :])
-            epoch, skip = epoch + 1, 0
-
-
-def batches(dataset, cfg: TrainConfig, dinfo: DistInfo, start_step: int) -> Iterator[dict[str, Any]]:
-    """Endless batches for this process, starting exactly where step ``start_step`` would be."""
-    loader = torch.utils.data.DataLoader(
-        _EpochItems(dataset),
-        batch_size=cfg.batch,
-        sampler=_EpochKeys(len(dataset), cfg, dinfo, start_step),
-        num_workers=cfg.workers,
-        worker_init_fn=_seed_worker,
-        generator=torch.Generator().manual_seed(cfg.seed),  # worker seeds; the data depends on (seed, epoch, index) only
-        pin_memory=dinfo.device.type == "cuda",
-    )
-    yield from loader
-
-
-def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
-    """The generator, fresh or initialised from ``cfg.init_from``; returns (model, its name).
-
-    For SR tasks the task's factor is the model's ``scale``; a model of another factor is an error.
-    """
-    model, name = _build_model(cfg)
-    wanted = tasks.get(cfg.task).scale
-    scale = model.scale
-    if scale != wanted:
-        source = cfg.init_from or cfg.model
-        if wanted > 1:
-            need = f"an upscaler with scale {wanted} (e.g. --config glanet-lite)"
-        else:
-            need = "a restoration model (e.g. glsgn-lite)"
-        raise GlsgnError(f"{source} has scale {scale}, but --task {cfg.task} needs {need}")
-    return model, name
-
-
-def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
-    from glsgn_core.models import create_model
-
-    if cfg.init_from is None:
-        overrides = dict(cfg.model_overrides)
-        task = tasks.get(cfg.task)
-        if task.upscales and arch_of(cfg.model) == "glanet":
-            overrides.setdefault("scale", task.scale)
-        try:
-            return create_model(cfg.model, **overrides), cfg.model
-        except (TypeError, ValueError) as exc:
-            raise GlsgnError(f"bad model override for {cfg.model}: {exc}") from None
-    path = Path(cfg.init_from)
-    if path.suffix == ".pt" and path.is_file():  # one of our training checkpoints
-        state = load_checkpoint(path)
-        model = create_model(state["model_name"], **state["config"])
-        model.load_state_dict(state["ema"] or state["model"])
-        return model, state["model_name"]
-    try:
-        from glsgn_core.weights import load_model
-    except ImportError:
-        raise GlsgnError(f"--from {cfg.init_from}: pretrained weights need glsgn_core.weights.load_model") from None
-    model, meta = load_model(cfg.init_from)
-    return model, meta["model_name"]  # the configuration, which a later export must be able to rebuild
 
 
 # ----------------------------------------------------------------------------------------------
@@ -486,55 +327,32 @@ def train(
     (e.g. set by a Ctrl-C handler); when it turns true, ``last.pt`` is saved and the run returns."""
     dinfo = setup_distributed(cfg.device)
     reporter = reporter if (reporter is not None and dinfo.main) else _Silent()
-    run = Path(cfg.out)
-    last, best = run / "checkpoints" / "last.pt", run / "checkpoints" / "best.pt"
-    metrics = run / "metrics.jsonl"
-    restart = not resume and run.exists() and _never_saved(run)
-    if not resume and run.exists() and any(run.iterdir()) and not restart:
-        raise GlsgnError(f"{run}: the run folder is not empty; pick a new --out, or add --resume to continue it")
-    if resume and not last.is_file():
-        raise GlsgnError(f"{last}: nothing to resume (no checkpoint); start a new run without --resume")
+    folder = RunFolder(cfg.out, reporter, main=dinfo.main)
+    restart = folder.check(resume=resume)
     if len(train_set) == 0:
         raise GlsgnError(f"{cfg.data}: no training images")
     _barrier(dinfo)  # every rank has checked the folder before rank 0 writes to it
 
     trainer = Trainer(cfg, dinfo)
     if resume:
-        state = load_checkpoint(last)
+        state = load_checkpoint(folder.last)
         trainer.load_state(state)
         if dinfo.main:
             restore_rng(state["rng"])
-            _truncate_metrics(metrics, trainer.step)
-        reporter.message(f"resumed {run} at step {trainer.step}")
+        folder.resumed(trainer.step)
+        reporter.message(f"resumed {folder.path} at step {trainer.step}")
     if not resume or not dinfo.main:  # other ranks' streams are reseeded, not restored
         offset = trainer.step * 7919 if resume else 0
         torch.manual_seed(cfg.seed + 1 + dinfo.rank + offset)
         np.random.seed((cfg.seed + 1 + dinfo.rank + offset) % 2**32)
         random.seed(cfg.seed + 1 + dinfo.rank + offset)
-    if dinfo.main:
-        if restart and metrics.exists():
-            reporter.message(f"{run} holds a run that stopped before its first checkpoint: starting it again")
-            metrics.unlink()
-        run.mkdir(parents=True, exist_ok=True)
-        if not resume:  # at once, so that a run killed at any point can be resumed
-            save_checkpoint(trainer.state(), last)
-    last_save = time.monotonic()
-
-    def write(record: dict[str, Any]) -> None:
-        if dinfo.main:
-            try:
-                with open(metrics, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-            except OSError as exc:
-                raise WriteError(f"cannot write {metrics}: {(exc.strerror or str(exc)).lower()}; "
-                                 "the last checkpoint is kept (free some space, then continue with --resume)") from None
-            reporter.log(record)
+    folder.open(trainer.state, resume=resume, restart=restart)
 
     last_val: float | None = None
     if val_set is not None and not resume and dinfo.main:  # the starting point, for comparison
         scores = trainer.validate(val_set, baseline=True)
         last_val = scores["val_psnr"]
-        write({"step": 0, **scores})
+        folder.log({"step": 0, **scores})
 
     until = min(cfg.until or cfg.steps, cfg.steps)
     reporter.start(trainer.step, cfg.steps)
@@ -562,25 +380,19 @@ def train(
                     last_val = record["val_psnr"]
                     if trainer.best_psnr is None or last_val > trainer.best_psnr:
                         trainer.best_psnr = last_val
-                        save_checkpoint(trainer.state(), best)
-                write(record)
+                        folder.save_best(trainer.state)
+                folder.log(record)
                 window, n_window, t_window = {}, 0, time.perf_counter()
             if _any_rank(should_stop(), dinfo):
                 interrupted = True
                 break
-            due = step % cfg.save_every == 0 or time.monotonic() - last_save >= cfg.save_minutes * 60
-            if due and dinfo.main:
-                save_checkpoint(trainer.state(), last)
-                last_save = time.monotonic()
-        if dinfo.main:
-            save_checkpoint(trainer.state(), last)
+            folder.save_if_due(trainer.state, step, every=cfg.save_every, minutes=cfg.save_minutes)
+        folder.save_last(trainer.state)
     finally:
         reporter.close()
-    if dinfo.world > 1:
-        dist.barrier()  # rank 0 has finished writing before anyone exits
-        dist.destroy_process_group()
+    close_distributed(dinfo)
     if interrupted:
-        reporter.message(f"interrupted at step {trainer.step}; saved {last}; continue with --resume")
+        reporter.message(f"interrupted at step {trainer.step}; saved {folder.last}; continue with --resume")
     return TrainResult(trainer.step, interrupted, trainer.best_psnr, last_val)
 
 
@@ -595,60 +407,3 @@ def _upscaled_like(x: Tensor, y: Tensor) -> Tensor:
     image = x[0].permute(1, 2, 0).float().cpu().numpy()
     big = bicubic_resize(image, (y.shape[-1], y.shape[-2]))
     return torch.from_numpy(big).permute(2, 0, 1)[None].to(y.device, y.dtype)
-
-
-def _mean(sums: dict[str, float], n: int, dinfo: DistInfo) -> dict[str, float]:
-    """Window means of the loss terms, averaged over ranks."""
-    keys = sorted(sums)
-    values = torch.tensor([sums[k] / n for k in keys], dtype=torch.float64)
-    if dinfo.world > 1:
-        dist.all_reduce(values)
-        values /= dinfo.world
-    return {k: float(v) for k, v in zip(keys, values)}
-
-
-def _any_rank(flag: bool, dinfo: DistInfo) -> bool:
-    """True on every rank when it is true on one, so all ranks stop at the same step."""
-    if dinfo.world == 1:
-        return flag
-    t = torch.tensor([int(flag)], device=dinfo.device if dinfo.device.type == "cuda" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def _barrier(dinfo: DistInfo) -> None:
-    if dinfo.world > 1:
-        dist.barrier()
-
-
-def _never_saved(run: Path) -> bool:
-    """Whether ``run`` holds only what a run killed before its first checkpoint leaves (metrics.jsonl,
-    a checkpoints folder without checkpoints, temporary files): nothing worth keeping."""
-    from glsgn_core.image_io import is_temp_file
-
-    entries = list(run.iterdir())
-    ckpts = run / "checkpoints"
-    if not entries or any(p.name not in ("metrics.jsonl", "checkpoints") for p in entries):
-        return False
-    return not ckpts.exists() or (ckpts.is_dir() and all(is_temp_file(p) for p in ckpts.iterdir()))
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop records logged after the checkpoint being resumed: those steps run again."""
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
-    if len(keep) == len(lines):
-        return
-    data = "".join(keep).encode("utf-8")
-    atomic_write(path, lambda f: f.write(data))
-
-
-def _plain(value: Any) -> Any:
-    """Tuples to lists, recursively, so the recipe holds only types ``weights_only`` loading accepts."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

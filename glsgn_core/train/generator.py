@@ -1,0 +1,82 @@
+"""The generator a run trains: built fresh from a registered configuration, or started from a
+training checkpoint or from weights, and checked against the task's scale before any step; and the
+exponential moving average of its weights that exports prefer.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from glsgn_core import tasks
+from glsgn_core.errors import GlsgnError
+from glsgn_core.train.checkpoint import load_checkpoint
+from glsgn_core.weights.files import arch_of
+
+if TYPE_CHECKING:
+    from glsgn_core.train.loop import TrainConfig
+
+
+def build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
+    """The generator, fresh or initialised from ``cfg.init_from``; returns (model, its name).
+
+    For SR tasks the task's factor is the model's ``scale``; a model of another factor is an error.
+    """
+    model, name = _build_model(cfg)
+    wanted = tasks.get(cfg.task).scale
+    scale = model.scale
+    if scale != wanted:
+        source = cfg.init_from or cfg.model
+        if wanted > 1:
+            need = f"an upscaler with scale {wanted} (e.g. --config glanet-lite)"
+        else:
+            need = "a restoration model (e.g. glsgn-lite)"
+        raise GlsgnError(f"{source} has scale {scale}, but --task {cfg.task} needs {need}")
+    return model, name
+
+
+def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
+    from glsgn_core.models import create_model
+
+    if cfg.init_from is None:
+        overrides = dict(cfg.model_overrides)
+        task = tasks.get(cfg.task)
+        if task.upscales and arch_of(cfg.model) == "glanet":
+            overrides.setdefault("scale", task.scale)
+        try:
+            return create_model(cfg.model, **overrides), cfg.model
+        except (TypeError, ValueError) as exc:
+            raise GlsgnError(f"bad model override for {cfg.model}: {exc}") from None
+    path = Path(cfg.init_from)
+    if path.suffix == ".pt" and path.is_file():  # one of our training checkpoints
+        state = load_checkpoint(path)
+        model = create_model(state["model_name"], **state["config"])
+        model.load_state_dict(state["ema"] or state["model"])
+        return model, state["model_name"]
+    try:
+        from glsgn_core.weights import load_model
+    except ImportError:
+        raise GlsgnError(f"--from {cfg.init_from}: pretrained weights need glsgn_core.weights.load_model") from None
+    model, meta = load_model(cfg.init_from)
+    return model, meta["model_name"]  # the configuration, which a later export must be able to rebuild
+
+
+class EMA:
+    """Exponential moving average of a model's weights (decay ramps up over the first steps)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for ema, live in zip(self.module.state_dict().values(), model.state_dict().values()):
+            if ema.dtype.is_floating_point:
+                ema.lerp_(live.detach(), 1.0 - decay)
+            else:
+                ema.copy_(live)
