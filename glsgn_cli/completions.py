@@ -1,7 +1,7 @@
 """Write bash, zsh and fish completion scripts for ``glsgn``: ``python -m glsgn_cli.completions DIR``.
 
 The scripts ask the installed ``glsgn`` for candidates at completion time, so they stay valid as
-commands change; ``tests/test_completions.py`` checks the committed copies are what this writes.
+commands change; ``tests/test_completions_cli.py`` checks the committed copies are what this writes.
 """
 
 from __future__ import annotations

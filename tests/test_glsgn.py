@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from glsgn_core.complexity import measure, parse_size
 from glsgn_core.errors import ModelNotFoundError
@@ -269,21 +266,3 @@ def test_exception_parse_size(text):
 
 def test_parse_size_takes_one_number_for_a_square():
     assert parse_size("3840x2160") == (3840, 2160) and parse_size("256") == (256, 256)
-
-
-def test_cli_info_json():
-    from glsgn_cli.app import app
-
-    result = CliRunner().invoke(app, ["info", "glsgn-lite", "--size", "1920x1080", "--json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert {"name", "params", "macs", "flops"} <= report.keys()
-    assert report["flops"] == measure("glsgn-lite", (1920, 1080))["flops"]
-
-
-def test_cli_info_unknown_model_is_usage_error():
-    from glsgn_cli.app import app
-
-    result = CliRunner().invoke(app, ["info", "nope"])
-    assert result.exit_code == 2
-    assert "unknown model configuration 'nope'" in result.output

@@ -33,20 +33,6 @@ def test_keep_freed_memory_exceptions_never_raise(monkeypatch):
     assert keep_freed_memory() is False
 
 
-def test_every_command_applies_the_setting_once(monkeypatch):
-    from typer.testing import CliRunner
-
-    import glsgn_core.runtime
-    from glsgn_cli.app import app
-
-    calls = []
-    monkeypatch.setattr(glsgn_core.runtime, "keep_freed_memory", lambda *a, **k: calls.append(a) or True)
-    assert CliRunner().invoke(app, ["info", "--list"]).exit_code == 0
-    assert calls == [()]
-    assert CliRunner().invoke(app, ["--help"]).exit_code == 0  # help alone changes nothing
-    assert calls == [()]
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_device_cuda_without_cuda_is_an_error_and_auto_falls_back():
     with pytest.raises(GlsgnError, match="CUDA is not available"):

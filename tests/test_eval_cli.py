@@ -1,0 +1,50 @@
+"""`glsgn eval`: text and JSON output, the HTML report, clean photos, usage errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import TINY
+from eval_fixtures import pairs  # noqa: F401  (fixture)
+from glsgn_cli.app import app
+from glsgn_core.models import create_model
+from glsgn_core.weights import save_weights
+
+
+def test_cli_eval_json_and_report(pairs, tmp_path):
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_weights(create_model("glsgn-lite", **TINY), weights, task="derain", model_name="glsgn-lite")
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["eval", "--weights", str(weights), "--data", str(pairs), "--json",
+                                      "--report", str(report), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["n"] == 2 and {"psnr", "ssim", "input_psnr", "input_ssim", "images"} <= data.keys()
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") == 6 and "ground truth" in page
+
+
+@pytest.mark.parametrize("args", [[], ["--model", "a", "--weights", "b"]])
+def test_exception_needs_exactly_one_model(pairs, args):
+    result = CliRunner().invoke(app, ["eval", "--data", str(pairs), *args])
+    assert result.exit_code == 2 and "exactly one" in result.stderr
+
+
+def test_cli_eval_clean_and_worst_in_text_and_json(pairs, tmp_path):
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_weights(create_model("glsgn-lite", **TINY), weights, task="derain", model_name="glsgn-lite")
+    base = ["eval", "--weights", str(weights), "--device", "cpu", "--clean", str(pairs / "target")]
+    text = CliRunner().invoke(app, [*base, "--data", str(pairs)])
+    assert text.exit_code == 0, text.output
+    assert "worst image: p" in text.stdout and "2 clean photos  output vs input" in text.stdout
+    only_clean = CliRunner().invoke(app, [*base, "--json"])
+    assert only_clean.exit_code == 0, only_clean.output
+    data = json.loads(only_clean.stdout)
+    assert data["clean"]["n"] == 2 and {"psnr", "worst", "images"} <= data["clean"].keys()
+
