@@ -34,19 +34,19 @@ def tiny(name: str = "glanet-full", **overrides) -> GLANet:
 
 @pytest.mark.parametrize("scale", [2, 4])
 @pytest.mark.parametrize("h,w", [(17, 23), (64, 40), (8, 8), (9, 31)])
-def test_shapes_odd_sizes_both_scales(scale, h, w):
-    model = tiny(scale=scale).eval()
+def test_shapes_odd_sizes_both_scales(scale, h, w, device, dtype):
+    model = tiny(scale=scale).to(device, dtype).eval()
     with torch.no_grad():
-        out = model(torch.rand(2, 3, h, w))
+        out = model(torch.rand(2, 3, h, w, device=device, dtype=dtype))
     assert model.scale == scale and model.pad_multiple == 8
     assert out.shape == (2, 3, h * scale, w * scale)
     assert torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("h,w", [(7, 20), (20, 7), (1, 1)])
-def test_exception_too_small(h, w):
+def test_exception_too_small(h, w, device, dtype):
     with pytest.raises(ValueError, match="at least 8x8"):
-        tiny()(torch.rand(1, 3, h, w))
+        tiny().to(device, dtype)(torch.rand(1, 3, h, w, device=device, dtype=dtype))
 
 
 @pytest.mark.parametrize("bad", [dict(scale=3), dict(embed_dim=10, num_heads=4), dict(inception_kernels=(1, 2))])
@@ -55,12 +55,12 @@ def test_exception_bad_config(bad):
         tiny(**bad)
 
 
-def test_smoke_every_registered_glanet_configuration_runs():
+def test_smoke_every_registered_glanet_configuration_runs(device, dtype):
     names = list_models("glanet-*")
     assert set(names) == {"glanet-full", "glanet-lite", "glanet-tiny", *ABLATIONS}
-    x = torch.rand(1, 3, 8, 11)
+    x = torch.rand(1, 3, 8, 11, device=device, dtype=dtype)
     for name in names:
-        model = create_model(name).eval()
+        model = create_model(name).to(device, dtype).eval()
         cfg = model.config
         assert (cfg.window_size, cfg.num_heads, model.scale) == (8, 3 if name == "glanet-tiny" else 6, 2), name
         with torch.no_grad():
@@ -200,14 +200,14 @@ def test_inception_keeps_channels_and_max_pool_spreads_a_spike():
     assert torch.equal(out[0, 0], expected)
 
 
-def test_dense_fusion_picking_the_last_output_equals_the_plain_chain():
+def test_dense_fusion_picking_the_last_output_equals_the_plain_chain(device, dtype):
     torch.manual_seed(0)
-    chain = tiny("glanet-no-dense", depths=(1, 1, 1)).eval()
-    dense = tiny("glanet-full", depths=(1, 1, 1)).eval()
+    chain = tiny("glanet-no-dense", depths=(1, 1, 1)).to(device, dtype).eval()
+    dense = tiny("glanet-full", depths=(1, 1, 1)).to(device, dtype).eval()
     missing, unexpected = dense.load_state_dict(chain.state_dict(), strict=False)
     assert unexpected == [] and all(k.startswith("fusions.") for k in missing) and missing
     c = dense.config.embed_dim
-    x = torch.rand(1, 3, 16, 16)
+    x = torch.rand(1, 3, 16, 16, device=device, dtype=dtype)
     with torch.no_grad():
         for fusion in dense.fusions:  # identity on the newest block output (last C channels)
             fusion.weight.zero_()
@@ -228,43 +228,43 @@ def test_dense_fusion_picking_the_last_output_equals_the_plain_chain():
         torch.testing.assert_close(block_input, f_s)
 
 
-def test_bilinear_skip_with_the_deep_path_zeroed():
+def test_bilinear_skip_with_the_deep_path_zeroed(device, dtype):
     for scale in (2, 4):
-        model = tiny(scale=scale).eval()
+        model = tiny(scale=scale).to(device, dtype).eval()
         with torch.no_grad():
             model.upsampler[-1].weight.zero_()
             model.upsampler[-1].bias.zero_()
-            x = torch.rand(2, 3, 17, 23)
+            x = torch.rand(2, 3, 17, 23, device=device, dtype=dtype)
             out = model(x)
         expected = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
         torch.testing.assert_close(out, expected, rtol=0, atol=0)
 
 
-def test_gradients_reach_every_parameter():
+def test_gradients_reach_every_parameter(device, dtype):
     torch.manual_seed(0)
     for name in ("glanet-full", "glanet-no-dense", "glanet-no-inception"):
-        model = tiny(name, scale=4)
-        model(torch.rand(1, 3, 16, 16)).square().mean().backward()
+        model = tiny(name, scale=4).to(device, dtype)
+        model(torch.rand(1, 3, 16, 16, device=device, dtype=dtype)).square().mean().backward()
         dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
         assert dead == [], name
 
 
-def test_determinism_eval_mode():
+def test_determinism_eval_mode(device, dtype):
     torch.manual_seed(1)
-    a = tiny().eval()
+    a = tiny().to(device, dtype).eval()
     torch.manual_seed(1)
-    b = tiny().eval()
-    x = torch.rand(1, 3, 20, 13)
+    b = tiny().to(device, dtype).eval()
+    x = torch.rand(1, 3, 20, 13, device=device, dtype=dtype)
     with torch.no_grad():
         out_a1, out_a2, out_b = a(x), a(x), b(x)
     assert torch.equal(out_a1, out_a2)
     assert torch.equal(out_a1, out_b)
 
 
-def test_batch_items_are_independent():
+def test_batch_items_are_independent(device, dtype):
     """Windows of different images must never mix (partition, roll and mask work per image)."""
-    model = tiny().eval()
-    x = torch.rand(3, 3, 16, 24)
+    model = tiny().to(device, dtype).eval()
+    x = torch.rand(3, 3, 16, 24, device=device, dtype=dtype)
     with torch.no_grad():
         both = model(x)
         alone = model(x[1:2])

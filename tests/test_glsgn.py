@@ -14,10 +14,10 @@ from glsgn_core.ops import down2, tile
 ABLATIONS = ["glsgn-global-only", "glsgn-global-local", "glsgn-pn", "glsgn-pac", "glsgn-full"]
 
 
-def test_smoke_every_registered_configuration_runs():
-    x = torch.rand(1, 3, 64, 64)
+def test_smoke_every_registered_configuration_runs(device, dtype):
+    x = torch.rand(1, 3, 64, 64, device=device, dtype=dtype)
     for name in list_models("glsgn-*"):
-        model = create_model(name).eval()
+        model = create_model(name).to(device, dtype).eval()
         with torch.no_grad():
             out = model(x)
         assert out.image.shape == x.shape, name
@@ -25,10 +25,10 @@ def test_smoke_every_registered_configuration_runs():
 
 
 @pytest.mark.parametrize("h,w", [(64, 64), (65, 97), (100, 131), (128, 64)])
-def test_shapes_odd_sizes(tiny_overrides, h, w):
-    model = create_model("glsgn-full", **tiny_overrides).eval()
+def test_shapes_odd_sizes(tiny_overrides, h, w, device, dtype):
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
     with torch.no_grad():
-        out = model(torch.rand(2, 3, h, w))
+        out = model(torch.rand(2, 3, h, w, device=device, dtype=dtype))
     assert out.image.shape == (2, 3, h, w)
     b_g, b_1, b_2, b_3 = out.pathways
     quarter, half = (-(-h // 4), -(-w // 4)), (-(-h // 2), -(-w // 2))
@@ -36,45 +36,45 @@ def test_shapes_odd_sizes(tiny_overrides, h, w):
     assert b_2.shape[-2:] == half and b_1.shape[-2:] == (h, w)
 
 
-def test_shapes_global_only_returns_one_pathway(tiny_overrides):
-    model = create_model("glsgn-global-only", **tiny_overrides)
-    out = model(torch.rand(1, 3, 64, 80))
+def test_shapes_global_only_returns_one_pathway(tiny_overrides, device, dtype):
+    model = create_model("glsgn-global-only", **tiny_overrides).to(device, dtype)
+    out = model(torch.rand(1, 3, 64, 80, device=device, dtype=dtype))
     assert out.image.shape == (1, 3, 64, 80) and len(out.pathways) == 1
 
 
 @pytest.mark.parametrize("h,w", [(63, 64), (64, 10), (1, 1)])
-def test_exception_too_small(tiny_overrides, h, w):
-    model = create_model("glsgn-lite", **tiny_overrides)
+def test_exception_too_small(tiny_overrides, h, w, device, dtype):
+    model = create_model("glsgn-lite", **tiny_overrides).to(device, dtype)
     with pytest.raises(ValueError, match="at least 64x64"):
-        model(torch.rand(1, 3, h, w))
+        model(torch.rand(1, 3, h, w, device=device, dtype=dtype))
 
 
-def test_gradients_reach_every_parameter(tiny_overrides):
+def test_gradients_reach_every_parameter(tiny_overrides, device, dtype):
     torch.manual_seed(0)
-    model = create_model("glsgn-full", **tiny_overrides)
-    out = model(torch.rand(1, 3, 64, 64))
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype)
+    out = model(torch.rand(1, 3, 64, 64, device=device, dtype=dtype))
     loss = out.image.square().mean() + sum(p.square().mean() for p in out.pathways)
     loss.backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert dead == []
 
 
-def test_determinism_eval_mode(tiny_overrides):
+def test_determinism_eval_mode(tiny_overrides, device, dtype):
     torch.manual_seed(1)
-    a = create_model("glsgn-full", **tiny_overrides).eval()
+    a = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
     torch.manual_seed(1)
-    b = create_model("glsgn-full", **tiny_overrides).eval()
-    x = torch.rand(1, 3, 96, 80)
+    b = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
+    x = torch.rand(1, 3, 96, 80, device=device, dtype=dtype)
     with torch.no_grad():
         out_a1, out_a2, out_b = a(x).image, a(x).image, b(x).image
     assert torch.equal(out_a1, out_a2)
     assert torch.equal(out_a1, out_b)
 
 
-def test_batch_items_are_independent(tiny_overrides):
+def test_batch_items_are_independent(tiny_overrides, device, dtype):
     """Patches of different images must never mix (PN neighbours, regridding)."""
-    model = create_model("glsgn-full", **tiny_overrides).eval()
-    x = torch.rand(2, 3, 64, 64)
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
+    x = torch.rand(2, 3, 64, 64, device=device, dtype=dtype)
     with torch.no_grad():
         both = model(x).image
         first = model(x[:1]).image
@@ -152,25 +152,25 @@ def test_lp_zero_masks_keep_only_the_low_band():
 # --- PAC (Eq. 2-3) and iterative decoding ---------------------------------------------------------
 
 
-def test_pac_with_zero_sigmas_equals_plain_attention(tiny_overrides):
+def test_pac_with_zero_sigmas_equals_plain_attention(tiny_overrides, device, dtype):
     torch.manual_seed(0)
-    pac = create_model("glsgn-full", **tiny_overrides, sigma1=0.0, sigma2=0.0).eval()
-    plain = create_model("glsgn-full", **tiny_overrides, pac=False).eval()
+    pac = create_model("glsgn-full", **tiny_overrides, sigma1=0.0, sigma2=0.0).to(device, dtype).eval()
+    plain = create_model("glsgn-full", **tiny_overrides, pac=False).to(device, dtype).eval()
     missing, unexpected = plain.load_state_dict(pac.state_dict(), strict=False)
     assert missing == [] and all("decoded_attention" in k for k in unexpected)
-    x = torch.rand(1, 3, 64, 64)
+    x = torch.rand(1, 3, 64, 64, device=device, dtype=dtype)
     with torch.no_grad():
         torch.testing.assert_close(pac(x).image, plain(x).image)
-        weighted = create_model("glsgn-full", **tiny_overrides).eval()
+        weighted = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
         weighted.load_state_dict(pac.state_dict())
         assert not torch.allclose(weighted(x).image, pac(x).image)
 
 
-def test_global_pathway_cues_reach_local_pathways(tiny_overrides):
+def test_global_pathway_cues_reach_local_pathways(tiny_overrides, device, dtype):
     """Changing only the global pathway's weights changes S1's output (F_g is decoded into S1)."""
     torch.manual_seed(0)
-    model = create_model("glsgn-full", **tiny_overrides).eval()
-    x = torch.rand(1, 3, 64, 64)
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
+    x = torch.rand(1, 3, 64, 64, device=device, dtype=dtype)
     with torch.no_grad():
         before = model(x).pathways[1].clone()
         for p in model.sg.parameters():
@@ -179,25 +179,25 @@ def test_global_pathway_cues_reach_local_pathways(tiny_overrides):
     assert not torch.allclose(before, after)
 
 
-def test_local_pathways_run_on_tiles_of_one_size(tiny_overrides):
-    model = create_model("glsgn-full", **tiny_overrides)
+def test_local_pathways_run_on_tiles_of_one_size(tiny_overrides, device, dtype):
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype)
     seen = []
     for i, path in enumerate(model.locals):
         path.intro.register_forward_hook(lambda m, inp, out, i=i: seen.append((i, tuple(inp[0].shape))))
     model.sg.intro.register_forward_hook(lambda m, inp, out: seen.append(("g", tuple(inp[0].shape))))
-    model(torch.rand(1, 3, 128, 256))
+    model(torch.rand(1, 3, 128, 256, device=device, dtype=dtype))
     assert seen == [("g", (1, 3, 32, 64)), (0, (16, 3, 32, 64)), (1, (4, 3, 32, 64)), (2, (1, 3, 32, 64))]
 
 
-def test_local_patches_are_the_hierarchy_tiles(tiny_overrides):
-    model = create_model("glsgn-full", **tiny_overrides)
+def test_local_patches_are_the_hierarchy_tiles(tiny_overrides, device, dtype):
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype)
     captured = {}
 
     def grab(module, inputs, output):
         captured["s1"] = inputs[0]
 
     model.locals[0].intro.register_forward_hook(grab)
-    x = torch.rand(1, 3, 128, 128)
+    x = torch.rand(1, 3, 128, 128, device=device, dtype=dtype)
     model(x)
     assert torch.equal(captured["s1"], tile(x, 4))
 

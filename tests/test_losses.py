@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,10 +51,11 @@ def vgg_file(tmp_path_factory) -> tuple[str, VGG19Features]:
     return str(path), ref
 
 
-def test_roundtrip_vgg_torchvision_layout(vgg_file) -> None:
+def test_roundtrip_vgg_torchvision_layout(vgg_file, device, dtype) -> None:
     path, ref = vgg_file
-    loaded = load_vgg19(path)
-    x = torch.rand(1, 3, 32, 32)
+    ref = copy.deepcopy(ref).to(device, dtype)  # the fixture's model is shared: moved as a copy
+    loaded = load_vgg19(path).to(device, dtype)
+    x = torch.rand(1, 3, 32, 32, device=device, dtype=dtype)
     for a, b in zip(loaded(x), ref(x)):
         assert torch.equal(a, b)
     assert len(loaded(x)) == len(FEATURE_LAYERS)
@@ -69,11 +72,12 @@ def test_roundtrip_vgg_safetensors(vgg_file, tmp_path) -> None:
     assert all(torch.equal(a, b) for a, b in zip(load_vgg19(path)(x), ref(x)))
 
 
-def test_perceptual_distance_against_features(vgg_file) -> None:
+def test_perceptual_distance_against_features(vgg_file, device) -> None:
+    # device only: the distance is taken in float32 whatever the features' type (it runs under autocast)
     path, _ = vgg_file
-    vgg = load_vgg19(path)
+    vgg = load_vgg19(path).to(device)
     dist = PerceptualDistance(vgg)
-    a, b = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    a, b = torch.rand(2, 3, 32, 32, device=device), torch.rand(2, 3, 32, 32, device=device)
     expected = sum((fa - fb).abs().mean() for fa, fb in zip(vgg(a), vgg(b))) / len(FEATURE_LAYERS)
     assert torch.allclose(dist(a, b), expected)
     assert dist(a, a).item() == 0.0
@@ -101,12 +105,12 @@ def test_exception_vgg_wrong_file(tmp_path) -> None:
         load_vgg19(junk)
 
 
-def test_discriminator_is_spectrally_normalised() -> None:
+def test_discriminator_is_spectrally_normalised(device, dtype) -> None:
     torch.manual_seed(0)
-    disc = PatchDiscriminator()
+    disc = PatchDiscriminator().to(device, dtype)
     convs = [m for m in disc.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(hasattr(m, "parametrizations") and hasattr(m.parametrizations, "weight") for m in convs)
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 64, 64, device=device, dtype=dtype)
     for _ in range(30):  # power iterations run in training-mode forwards
         scores = disc(x, x)
     assert scores.shape == (2, 1, 4, 4)

@@ -119,12 +119,12 @@ def test_feathering_removes_the_step_a_hard_cut_shows(overlap, max_step):
         assert worst < max_step
 
 
-def test_glsgn_windows_show_no_step_on_a_smooth_image(tiny_overrides):
+def test_glsgn_windows_show_no_step_on_a_smooth_image(tiny_overrides, device):
     torch.manual_seed(0)
     model = create_model("glsgn-full", **tiny_overrides)
     yy, xx = np.mgrid[0:256, 0:448].astype(np.float32)
     image = np.stack([xx / 448, yy / 256, 0.5 + 0.2 * np.sin(xx / 60)], axis=-1)
-    out = Restorer(model, device="cpu", window=(128, 192), overlap=64).restore(image)
+    out = Restorer(model, device=str(device), window=(128, 192), overlap=64).restore(image)
     dx = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2))  # mean horizontal jump per column boundary
     dy = np.abs(np.diff(out, axis=0)).mean(axis=(1, 2))
     seams_x = [e for _, e in spans(448, 192, 64, 64)[:-1]] + [b for b, _ in spans(448, 192, 64, 64)[1:]]
@@ -134,13 +134,13 @@ def test_glsgn_windows_show_no_step_on_a_smooth_image(tiny_overrides):
         assert d[[s - 1 for s in seams]].max() <= 1.5 * np.percentile(interior, 99) + 1e-3
 
 
-def test_global_view_is_shared_by_windows(tiny_overrides):
+def test_global_view_is_shared_by_windows(tiny_overrides, device):
     """Every window receives a crop of one global pass over the whole image; the global pathway runs
     again on each window only at the window's own quarter size (for the pyramid's band there)."""
     model = create_model("glsgn-full", **tiny_overrides)
     calls = []
     model.sg.register_forward_hook(lambda m, inp, out: calls.append(tuple(inp[0].shape[-2:])))
-    Restorer(model, device="cpu", window=(128, 128), overlap=32).restore(np.zeros((200, 500, 3), np.uint8))
+    Restorer(model, device=str(device), window=(128, 128), overlap=32).restore(np.zeros((200, 500, 3), np.uint8))
     windows = len(spans(200, 128, 32, 64)) * len(spans(500, 128, 32, 64))
     # The whole image at 1/16 (13 x 32, padded to the global pathway's multiple of 16), once.
     assert calls[0] == (16, 32) and calls[1:] == [(32, 32)] * windows
@@ -161,7 +161,7 @@ def _ideal_pyramid(overrides: dict):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_ideal_pyramid_model_restores_identically_whole_and_in_windows(dtype, tiny_overrides):
+def test_ideal_pyramid_model_restores_identically_whole_and_in_windows(dtype, tiny_overrides, device):
     """Windows cost nothing: each window's pyramid has every band at its own scale. (Before, the
     global band came from the whole image at 1/8 stretched to 1/4, and windows of this model scored
     about 32 dB against the whole-image run.)"""
@@ -171,8 +171,8 @@ def test_ideal_pyramid_model_restores_identically_whole_and_in_windows(dtype, ti
         image = rng.random((200, 300, 3), dtype=np.float32)
     else:
         image = rng.integers(0, np.iinfo(dtype).max, (200, 300, 3), endpoint=True).astype(dtype)
-    whole = Restorer(model, device="cpu", precision="fp32", window=(512, 512)).restore(image)
-    windowed = Restorer(model, device="cpu", precision="fp32", window=(128, 128), overlap=32)
+    whole = Restorer(model, device=str(device), precision="fp32", window=(512, 512)).restore(image)
+    windowed = Restorer(model, device=str(device), precision="fp32", window=(128, 128), overlap=32)
     assert windowed._working_size(200, 300)[0] == (128, 128), "the image must be split into windows"
     out = windowed.restore(image)
     if dtype == np.float32:
@@ -183,18 +183,18 @@ def test_ideal_pyramid_model_restores_identically_whole_and_in_windows(dtype, ti
         np.testing.assert_array_equal(out, whole)
 
 
-def test_context_crop_of_a_whole_image_matches_the_model_own_global_pass(tiny_overrides):
+def test_context_crop_of_a_whole_image_matches_the_model_own_global_pass(tiny_overrides, device, dtype):
     """For a window that is the whole image, the cropped global view equals running Sg directly."""
     torch.manual_seed(0)
-    model = create_model("glsgn-full", **tiny_overrides).eval()
+    model = create_model("glsgn-full", **tiny_overrides).to(device, dtype).eval()
     image = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
     from glsgn_core.ops import down2
     from glsgn_core.windows import Window
 
     def view(factor):
-        return torch.from_numpy(area_downscale(image, factor)).permute(2, 0, 1)[None]
+        return torch.from_numpy(area_downscale(image, factor)).permute(2, 0, 1)[None].to(device, dtype)
 
-    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].to(device, dtype)
     with torch.no_grad():
         contexts = model.window_context((128, 128), (512, 512), view)  # factor 1: the global view is the image itself
         ctx = contexts(Window(0, 0, 128, 128))
@@ -213,9 +213,9 @@ def test_area_downscale_matches_block_mean():
     np.testing.assert_allclose(area_downscale(image, 4), expected, rtol=1e-6)
 
 
-def test_dtypes_and_grey_roundtrip_shapes(tiny_overrides):
+def test_dtypes_and_grey_roundtrip_shapes(tiny_overrides, device):
     model = create_model("glsgn-lite", **tiny_overrides)
-    restorer = Restorer(model, device="cpu")
+    restorer = Restorer(model, device=str(device))
     for image in (np.zeros((64, 70), np.uint16), np.zeros((70, 64, 1), np.uint8), np.zeros((64, 64, 3), np.float32)):
         out = restorer.restore(image)
         assert out.shape == image.shape and out.dtype == image.dtype
@@ -234,13 +234,13 @@ def test_exception_bad_dtype():
 
 @pytest.mark.parametrize("name", ["glsgn-full", "glanet-tiny"])
 @pytest.mark.parametrize("window", [(256, 256), (128, 128)], ids=["whole", "windows"])
-def test_bf16_channels_last_stays_close_to_fp32(name, window, tiny_overrides):
+def test_bf16_channels_last_stays_close_to_fp32(name, window, tiny_overrides, device):
     torch.manual_seed(0)
     model = create_model(name, **(tiny_overrides if name.startswith("glsgn") else {}))
     yy, xx = np.mgrid[0:160, 0:200].astype(np.float32)
     image = np.stack([xx / 200, yy / 160, 0.5 + 0.2 * np.sin(xx / 9)], axis=-1)
-    ref = Restorer(model, device="cpu", precision="fp32", window=window, overlap=32, channels_last=False).restore(image)
-    low = Restorer(model, device="cpu", precision="bf16", window=window, overlap=32)
+    ref = Restorer(model, device=str(device), precision="fp32", window=window, overlap=32, channels_last=False).restore(image)
+    low = Restorer(model, device=str(device), precision="bf16", window=window, overlap=32)
     assert low.memory_format == torch.channels_last  # the default
     mse = float(np.mean((ref - low.restore(image)) ** 2))
     assert 10 * np.log10(1 / max(mse, 1e-12)) > 35

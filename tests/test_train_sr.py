@@ -70,13 +70,13 @@ def test_exception_sr_crop_must_divide_by_the_scale(photos):
 # ------------------------------------------------------------------------------------------- eval
 
 
-def test_smoke_eval_scores_sr_pairs_against_bicubic(sr2_pairs, tmp_path):
+def test_smoke_eval_scores_sr_pairs_against_bicubic(sr2_pairs, tmp_path, device):
     from glsgn_core.evaluate import evaluate
     from glsgn_core.models import create_model
 
     torch.manual_seed(0)
     model = create_model("glanet-lite", embed_dim=8, depths=(2,), num_heads=2, window_size=4, upsampler_dim=8, scale=2)
-    result = evaluate(Restorer(model, device="cpu").restore, sr2_pairs)
+    result = evaluate(Restorer(model, device=str(device)).restore, sr2_pairs)
     name = sorted((sr2_pairs / "target").glob("*.png"))[0].name
     target = np.asarray(Image.open(sr2_pairs / "target" / name), dtype=np.float32) / 255
     small = np.asarray(Image.open(sr2_pairs / "input" / name), dtype=np.float32) / 255

@@ -48,7 +48,7 @@ TESTS = Path(__file__).parent
 # ---------------------------------------------------------------- format
 
 
-def test_roundtrip_save_load_same_model_and_metadata(tmp_path):
+def test_roundtrip_save_load_same_model_and_metadata(tmp_path, device, dtype):
     torch.manual_seed(3)
     model = create_model("glsgn-lite", **TINY).eval()
     path = tmp_path / "w.safetensors"
@@ -62,7 +62,8 @@ def test_roundtrip_save_load_same_model_and_metadata(tmp_path):
     assert loaded.config == model.config
     for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(a, b)
-    x = torch.rand(1, 3, 64, 64)
+    x = torch.rand(1, 3, 64, 64, device=device, dtype=dtype)
+    model, loaded = model.to(device, dtype), loaded.to(device, dtype)
     with torch.no_grad():
         assert torch.equal(model(x).image, loaded(x).image)
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temp file left beside it
