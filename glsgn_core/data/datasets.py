@@ -427,7 +427,7 @@ class SyntheticPairs(_Reproducible):
         clean = to_float(clean)
         if self.crop is not None and clean.shape[:2] != (self.crop[1], self.crop[0]):
             clean = bicubic_resize(clean, self.crop)
-        pool = self._reflection_source(k, clean.shape[:2]) if self.task == "dereflect" else None
+        pool = self._reflection_source(k, clean.shape[:2]) if any(f.needs_other for f in self.families) else None
         pair = synthesize(self.task, clean, rng, families=self.families, pool=pool, ref_size=round(min(full.shape[:2]) * scale),
                           clean_share=self.clean_share, use_camera=self.camera)
         return {"input": to_tensor(pair.input), "target": to_tensor(pair.target), "name": name}

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glsgn_core import tasks
 from glsgn_core.models._registry import register_model
 
 
@@ -42,8 +43,8 @@ class GLANetConfig:
     inception: bool = True  # False: attention alone, i.e. SwinIR's layer (Table 2 "w/o Inception")
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 4):
-            raise ValueError(f"GLA-Net upscales by 2 or 4, not {self.scale}")
+        if self.scale not in tasks.scales("upscale"):
+            raise ValueError(f"GLA-Net upscales by {' or '.join(map(str, tasks.scales('upscale')))}, not {self.scale}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if self.window_size < 2 or any(k % 2 == 0 for k in self.inception_kernels):
