@@ -39,7 +39,7 @@ def train(
     final_weight: Annotated[float, typer.Option(help="beta1 = beta2: weight of the synthesised output.")] = 0.5,
     vgg_weights: Annotated[Optional[Path], typer.Option(help="VGG-19 ImageNet weights (torchvision vgg19-dcbb9e9d.pth or safetensors).")] = None,
     sr_degrade: Annotated[bool, typer.Option("--sr-degrade", help="sr2/sr4 from clean photos: mild blur, noise and JPEG on the bicubic inputs (validation stays plain bicubic).")] = False,
-    max_side: Annotated[Optional[int], typer.Option(help="Clean photos only: shrink each photo (whole-factor area average) to this long side before cropping and degrading, for models run with --guide of the same size.")] = None,
+    max_side: Annotated[Optional[int], typer.Option(help="Clean photos only: shrink each photo (whole-factor area average) to this long side before cropping and degrading. Off by default: even for a model run with --guide, full-size photos at a random scale trained better (docs/DATA.md, Scale).")] = None,
     families: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated degradation families to draw from (glsgn synth --list-families). Default: all of the task's.")] = None,
     exclude_family: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated families to withhold (a leave-one-family-out run).")] = None,
     clean_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Clean photos only: share of pairs with nothing to remove, so the model learns to hand clean photos back. Default: 0.2.", show_default=False)] = None,

@@ -71,7 +71,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     vgg_weights: str | None = None
     sr_degrade: bool = False  # SR from clean photos: mild blur/noise/JPEG on the bicubic input
-    max_side: int | None = None  # clean photos shrunk to this long side (for models run with a guide size)
+    max_side: int | None = None  # clean photos shrunk to this long side first (off: full size trained better, docs/DATA.md)
     families: list[str] | None = None  # degradation families drawn from (clean photos; default all)
     exclude_families: list[str] = field(default_factory=list)  # withheld, e.g. for a leave-one-out run
     clean_share: float | None = None  # pairs with nothing to remove; None: the engine's default
