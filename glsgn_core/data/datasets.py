@@ -328,7 +328,7 @@ class SyntheticPairs(_Reproducible):
 
     Args:
         clean_dir: folder of clean photos (searched recursively).
-        task: "derain", "dehaze", "dereflect", "sr2" or "sr4".
+        task: a task name of :data:`glsgn_core.tasks.TASKS` (a restoration or an upscaling task).
         crop, augment, seed, length, cache_mb: as in :class:`PairedFolder`; ``length`` defaults
             to the number of photos.
         lr_degrade: SR only: add :func:`mild_lr_degradation` to the bicubic input.
