@@ -10,15 +10,18 @@ blocks) cancels. Along every column, in segments of 32 rows, R is averaged over 
 pixels (flat areas and gentle gradients: the input steps by under ``--smooth`` levels there), and
 the jump of that average from one column to the next is taken; likewise for rows. Then:
 
-- **seam**: the jump at S1's patch borders (the largest within 1 pixel of the border) minus the same
-  at the same place of the model's padding period away from any border: what the border adds
-  beyond the periodic pattern. 0: no seam; "worst" is the worst single border.
-- **stripes**: the jumps grouped by position modulo the padding period (``pad_multiple``); the
-  largest group's mean minus the median group's: a line repeated at that period. 0: none.
+- **seam**: per S1 patch border, the jump there (the largest within 1 pixel of it) minus the mean
+  jump at the same position of every other padding period (``pad_multiple``) away from the
+  borders, so a line repeated at the period is not counted as a seam; the mean over the borders
+  and the worst border. 0: no seam.
+- **stripes**: the jumps away from the borders and the image's edges, grouped by position modulo
+  the padding period; the largest group's mean minus the median group's: a line repeated at that
+  period (or at a divisor of it). 0: none.
 
-Photos are restored whole, each shrunk first to ``--size`` on its long side (default: the model's
-guide size, so a dehaze model runs at the size it runs at for users; else full size), plus a
-synthetic sky: a smooth 1920x1080 gradient with a little noise, the worst case for both.
+Photos are restored whole (the working size is set to the largest image), each shrunk first to
+``--size`` on its long side (default: the model's guide size, so a dehaze model runs at the size it
+runs at for users; else full size), plus a synthetic sky, shrunk alike: a smooth 1920x1080
+gradient with a little noise, the worst case for both.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def seams(inp: np.ndarray, out: np.ndarray, multiple: int, smooth_levels: float)
 
 
 def _seams(inp: np.ndarray, out: np.ndarray, multiple: int, smooth_levels: float) -> dict[str, float]:
-    at_border, elsewhere, worst, stripes = [], [], [], []
+    per_border, stripes = [], []
     for a, b in ((inp, out), (inp.transpose(1, 0, 2), out.transpose(1, 0, 2))):  # columns, then rows
         a, b = a.astype(np.float32), b.astype(np.float32)
         steps = np.abs(np.diff(a, axis=1)).mean(axis=2) < smooth_levels
@@ -77,26 +80,28 @@ def _seams(inp: np.ndarray, out: np.ndarray, multiple: int, smooth_levels: float
         smooth[:, 1:] &= steps
         smooth[:, :-1] &= steps
         jumps = column_jumps((b - a).mean(axis=2), smooth)  # jumps[:, x - 1]: from column x - 1 to x
+        n = a.shape[1]
 
-        def near(x: int) -> np.ndarray:  # the largest jump within 1 pixel of x, per segment
-            return np.nanmax(jumps[:, x - 2 : x + 1], axis=1) if 2 <= x < jumps.shape[1] else np.full(len(jumps), np.nan)
+        def near(x: int) -> float:  # the largest jump within 1 pixel of x, per segment, averaged
+            return float(np.nanmean(np.nanmax(jumps[:, x - 2 : x + 1], axis=1))) if 2 <= x < jumps.shape[1] else np.nan
 
-        edges = borders(a.shape[1], multiple)
-        phases = {e % multiple for e in edges}  # a border's own position in the padding period
-        same_phase = [x for x in range(3, a.shape[1] - 2) if x % multiple in phases and all(abs(x - e) > 2 for e in edges)]
-        control = np.nanmean([near(x) for x in same_phase]) if same_phase else np.nan
+        edges = borders(n, multiple)
         for e in edges:
-            v = near(e)
-            if np.isfinite(v).any():
-                at_border.append(v)
-                worst.append(np.nanmean(v) - control)
-        elsewhere += [near(x) for x in same_phase]
-        by_column = np.nanmean(jumps, axis=0)
-        phase = np.arange(1, a.shape[1]) % multiple
-        groups = [np.nanmean(by_column[phase == k]) for k in range(multiple)]
+            # Control: the same position in every other padding period, away from any border, so a
+            # line repeated at the period (stripes) is subtracted and only the border's own step stays.
+            same = [x for x in range(e % multiple, n - 2, multiple) if x >= 3 and all(abs(x - f) > 2 for f in edges)]
+            diff = near(e) - np.nanmean([near(x) for x in same]) if same else np.nan
+            if np.isfinite(diff):
+                per_border.append(diff)
+        by_column = np.nanmean(jumps, axis=0)  # by_column[x - 1]: into column x
+        x = np.arange(1, n)
+        by_column[(x < 3) | (x > n - 3)] = np.nan  # image edges: padding, not the model
+        for e in edges:  # borders are the seam's; keep them out of the stripes
+            by_column[np.abs(x - e) <= 2] = np.nan
+        groups = [np.nanmean(by_column[x % multiple == k]) for k in range(multiple)]
         stripes.append(float(np.nanmax(groups) - np.nanmedian(groups)))
-    seam = float(np.nanmean(np.concatenate(at_border)) - np.nanmean(np.concatenate(elsewhere))) if at_border and elsewhere else float("nan")
-    return {"seam": seam, "worst_border": float(np.nanmax(worst)) if worst else float("nan"),
+    return {"seam": float(np.mean(per_border)) if per_border else float("nan"),
+            "worst_border": float(np.max(per_border)) if per_border else float("nan"),
             "stripes": float(np.nanmax(stripes))}  # fmt: skip
 
 
@@ -109,21 +114,27 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
+    from glsgn_core import tasks
     from glsgn_core.data.datasets import read_image, shrink_to
+    from glsgn_core.image_io import from_float, to_float
     from glsgn_core.restorer import Restorer
     from glsgn_core.weights.registry import default_model, get_entry, is_registered
     from glsgn_core.weights import load_model
 
     task = load_model(args.model)[1]["task"]
+    if tasks.get(task).upscales:
+        sys.exit(f"seams.py: {args.model} upscales; the seam measure is for GLSGN restoration models")
     name = args.model if is_registered(args.model) else default_model(task)
     size = args.size if args.size is not None else (get_entry(name).guide if is_registered(name) else 0)
-    restorer = Restorer.from_pretrained(args.model, device="cpu", guide=0)  # whole, at the size given
+    images = [(p.name, shrink_to(read_image(p), size or None)) for p in args.photos]
+    images.append(("synthetic sky", shrink_to(sky(), size or None)))
+    largest = (max(i.shape[0] for _, i in images), max(i.shape[1] for _, i in images))
+    # Whole: a working size as large as the largest image, so the patch grid is the image's own.
+    restorer = Restorer.from_pretrained(args.model, device="cpu", guide=0, window=largest)
     multiple = restorer.model.pad_multiple
-    images = [(p.name, shrink_to(read_image(p), size or None)) for p in args.photos] + [("synthetic sky", sky())]
     rows = []
     for name, img in images:
-        if img.dtype != np.uint8:
-            img = (img.astype(np.float32) / 257.0).round().astype(np.uint8)
+        img = from_float(to_float(img), np.uint8)
         r = seams(img, restorer.restore(img), multiple, args.smooth)
         rows.append({"photo": name, "size": f"{img.shape[1]}x{img.shape[0]}"} | r)
         print(f"{name:36s} {rows[-1]['size']:>9s}  seam {r['seam']:+5.2f}  worst border {r['worst_border']:+5.2f}  "

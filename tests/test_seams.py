@@ -37,7 +37,7 @@ def test_a_step_on_a_border_reads_as_its_height(levels):
 
     r = measure(step)
     assert r["worst_border"] == pytest.approx(levels, abs=0.05)
-    assert r["seam"] > 0.1 * levels
+    assert r["seam"] == pytest.approx(levels / 6, abs=0.05)  # one border of six (three each way)
 
 
 def test_a_step_off_the_grid_is_no_seam():
@@ -54,13 +54,36 @@ def test_a_line_on_a_row_border():
     assert measure(line)["worst_border"] == pytest.approx(2.0, abs=0.05)
 
 
-def test_stripes_at_the_padding_period():
+@pytest.mark.parametrize("period", [64, 32])
+def test_stripes_at_the_padding_period_or_a_divisor(period):
     def stripes(o):
-        o[:, 31::32] += 2
+        o[:, period - 1 :: period] += 2
 
     r = measure(stripes)
     assert r["stripes"] == pytest.approx(2.0, abs=0.05)
     assert measure(lambda o: None)["stripes"] == 0.0
+
+
+def test_stripes_on_a_border_position_are_no_seam():
+    """Lines every 64 px that also fall on the borders' position: stripes, not seams."""
+
+    def stripes(o):
+        o[:, 240 % 64 :: 64] += 2  # columns 48, 112, ..., 240, ...: border 240 among them
+
+    r = measure(stripes)
+    assert r["stripes"] == pytest.approx(2.0, abs=0.05)
+    assert r["worst_border"] == pytest.approx(0.0, abs=0.05)
+    assert r["seam"] == pytest.approx(0.0, abs=0.05)
+
+
+def test_seams_stay_out_of_the_stripes():
+    def steps(o):
+        for x in (240, 480, 720):
+            o[:, x:] += 5
+
+    r = measure(steps)
+    assert r["worst_border"] == pytest.approx(5.0, abs=0.05)
+    assert r["stripes"] == pytest.approx(0.0, abs=0.05)
 
 
 def test_texture_is_left_out():
