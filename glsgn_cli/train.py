@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -169,7 +170,7 @@ def _run(cfg, resume: bool) -> None:
     where = Path(cfg.out) / "checkpoints"
     if result.step < cfg.steps:  # --until: a pause, not the end
         notice(f"paused at step {result.step} of {cfg.steps}; checkpoints in {where}{best}; "
-               f"continue with: glsgn train --out {cfg.out} --resume")
+               f"continue with: glsgn train --out {shlex.quote(str(cfg.out))} --resume")
     else:
         notice(f"finished {result.step} steps; checkpoints in {where}{best}")
 

@@ -9,11 +9,12 @@
 # 3. trains, per task, the all-families model (ALL=1) and the leave-one-family-out model (LOFO=1):
 #    derain without `refraction`, dehaze without `patchy`, dereflect without `ghosted`. derain and
 #    dehaze fine-tune the v1 models; dereflect has no v1 and starts from glsgn-derain's weights (the
-#    same architecture, already close to the identity on clean content). All on full-size photos
+#    same architecture, a trained restorer rather than random weights). All on full-size photos
 #    taken at a random scale (dehaze at 640 px did worse in v2: docs/DATA.md);
 # 4. exports the weights and prints the family tables (scripts/family_table.py).
 #
-# Knobs (environment): STEPS (3000), CROP (256x256), BATCH (4), THREADS (1 per run), ALL (1), LOFO (1),
+# Knobs (environment): STEPS (3000), CROP (256x256), BATCH (4), THREADS (1 per run), ALL (1), LOFO (1)
+# (ALL=0 LOFO=1: the three leave-one-family-out runs alone; both at 1 start six runs at once),
 # GLSGN and PYTHON (from the environment glsgn is installed in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,7 @@ SHARED=(--config glsgn-lite --batch "${BATCH:-4}" --crop "${CROP:-256x256}" --lr
         --workers 1 --seed 0)
 declare -A FROM=([derain]=glsgn-derain [dehaze]=glsgn-dehaze [dereflect]=glsgn-derain)
 declare -A WITHHELD=([derain]=refraction [dehaze]=patchy [dereflect]=ghosted)
+declare -A BUNDLED=([derain]=glsgn-derain [dehaze]=glsgn-dehaze)  # dereflect has no bundled model yet
 for task in derain dehaze dereflect; do
     [ "${ALL:-1}" = 1 ] && train_or_resume "$RUNS/$task-all" --task "$task" --data "$DATA/train" --from "${FROM[$task]}" "${SHARED[@]}"
     [ "${LOFO:-1}" = 1 ] && train_or_resume "$RUNS/$task-lofo" --task "$task" --data "$DATA/train" --from "${FROM[$task]}" \
@@ -63,5 +65,6 @@ done
 for task in derain dehaze dereflect; do
     set -- "$RUNS/$task"-*.safetensors
     [ -f "$1" ] || continue
-    "$PYTHON" scripts/family_table.py "$VAL" "$@" --json "$RUNS/table-$task.json"
+    # Beside the bundled model, where the task has one, for comparison.
+    "$PYTHON" scripts/family_table.py "$VAL" ${BUNDLED[$task]:-} "$@" --json "$RUNS/table-$task.json"
 done

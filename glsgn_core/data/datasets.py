@@ -322,9 +322,10 @@ class SyntheticPairs(_Reproducible):
 
     Item ``i`` uses photo ``i % n_photos``; the photo is rotated, cropped and flipped first and
     degraded at crop size (cheap on big photos), with sizes in the degradation scaled to the
-    whole photo so crops look like parts of a degraded photo. For "dereflect" the reflection is
-    another photo of the folder (the same one, mirrored, if there is only one). For "sr2" and
-    "sr4" the input is the crop's bicubic downscale (see the module's notes).
+    whole photo so crops look like parts of a degraded photo. For a family that renders a second
+    picture into the photo (``Family.needs_other``: a reflection) that picture is another photo of
+    the folder (the same one, mirrored, if there is only one). For an upscaling task the input is
+    the crop's bicubic downscale (see the module's notes).
 
     Args:
         clean_dir: folder of clean photos (searched recursively).
@@ -366,7 +367,7 @@ class SyntheticPairs(_Reproducible):
         self.crop, self.augment, self.seed, self.length = crop, augment, seed, length
         self.lr_degrade, self.max_side = lr_degrade, max_side
         if row.upscales and (families or exclude):
-            raise GlsgnError(f"{task}: degradation families apply to derain, dehaze and dereflect")
+            raise GlsgnError(f"{task}: degradation families apply to {', '.join(tasks.RESTORATION)}")
         try:
             self.families = () if row.upscales else select_families(task, families, exclude=exclude)
         except ValueError as exc:

@@ -102,12 +102,12 @@ def degrade(
     pool: Pool | None = None,
     ref_size: int | None = None,
 ) -> np.ndarray:
-    """Degrade ``clean`` for ``task`` ("derain", "dehaze" or "dereflect") with one family.
+    """Degrade ``clean`` for a restoration ``task`` (:data:`glsgn_core.tasks.RESTORATION`) with one family.
 
-    ``family`` names it (see :data:`FAMILIES`); by default one is drawn at random. For "dereflect",
-    ``pool`` supplies the reflected photo: a sequence of float images (one is drawn) or a callable
-    ``pool(rng) -> image``. Without a pool the clean image itself, mirrored, is reflected, which is
-    weaker training data but keeps single-photo use working.
+    ``family`` names it (see :data:`FAMILIES`); by default one is drawn at random. For a family that
+    needs a second picture (``needs_other``: a reflection), ``pool`` supplies it: a sequence of
+    float images (one is drawn) or a callable ``pool(rng) -> image``. Without a pool the clean image
+    itself, mirrored, is reflected, which is weaker training data but keeps single-photo use working.
     """
     families = select_families(task, [family] if family else None)
     chosen = families[int(rng.integers(len(families)))]
