@@ -59,9 +59,11 @@ def column_jumps(residual: np.ndarray, smooth: np.ndarray) -> np.ndarray:
 
 
 def borders(n: int, multiple: int) -> list[int]:
-    """S1's patch borders (the padded side in quarters; S2's border among them) inside ``n`` pixels."""
-    padded = -(-n // multiple) * multiple
-    return [k * padded // 4 for k in (1, 2, 3) if k * padded // 4 <= n - 3]
+    """S1's patch borders (the padded side split into S1's grid; S2's border among them) inside ``n`` pixels."""
+    from glsgn_core.models.glsgn import LOCAL_GRIDS
+
+    grid, padded = LOCAL_GRIDS[0], -(-n // multiple) * multiple
+    return [k * padded // grid for k in range(1, grid) if k * padded // grid <= n - 3]
 
 
 def seams(inp: np.ndarray, out: np.ndarray, multiple: int, smooth_levels: float) -> dict[str, float]:

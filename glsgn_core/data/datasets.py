@@ -372,6 +372,7 @@ class SyntheticPairs(_Reproducible):
             self.families = () if row.upscales else select_families(task, families, exclude=exclude)
         except ValueError as exc:
             raise GlsgnError(str(exc)) from None
+        self._needs_other = any(f.needs_other for f in self.families)  # draw a second photo per item
         if not 0.0 <= clean_share <= 1.0:
             raise GlsgnError(f"clean share {clean_share}: must be between 0 and 1")
         self.clean_share, self.camera = clean_share, camera
@@ -428,7 +429,7 @@ class SyntheticPairs(_Reproducible):
         clean = to_float(clean)
         if self.crop is not None and clean.shape[:2] != (self.crop[1], self.crop[0]):
             clean = bicubic_resize(clean, self.crop)
-        pool = self._reflection_source(k, clean.shape[:2]) if any(f.needs_other for f in self.families) else None
+        pool = self._reflection_source(k, clean.shape[:2]) if self._needs_other else None
         pair = synthesize(self.task, clean, rng, families=self.families, pool=pool, ref_size=round(min(full.shape[:2]) * scale),
                           clean_share=self.clean_share, use_camera=self.camera)
         return {"input": to_tensor(pair.input), "target": to_tensor(pair.target), "name": name}
