@@ -28,7 +28,7 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the mode
 WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
 Guide = Annotated[Optional[int], typer.Option(help="Restore at this long side (px) and carry the result to full size with a guided filter; 0 = at full size. Default: the model's own setting (glsgn-dehaze uses one).", show_default=False)]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
-MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge). Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
+MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge; TIFFs read a band at a time are exempt). Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout: one object per file (input, output, status, seconds, error, warnings), then {\"summary\": {\"done\", \"skipped\", \"failed\", \"seconds\"}}.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th input starting at the K-th (1-based), for job arrays.")]
@@ -132,7 +132,7 @@ def _sniff_extension(data: bytes) -> str:
 
 def _run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
          quality, max_pixels, as_json, quiet, shard, compile=False, guide=None, scale=None) -> int:
-    from glsgn_core.batch import expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
+    from glsgn_core.batch import RowProcess, expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
     from glsgn_core.errors import GlsgnError
     from glsgn_core.image_io import DEFAULT_MAX_PIXELS
     from glsgn_core.restorer import DEFAULT_OVERLAP, Restorer
@@ -183,7 +183,10 @@ def _run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, 
         try:
             limit = DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None)
             restore = lambda pixels: restorer.restore(pixels, on_window=bar.window)  # noqa: E731
-            run_batch(jobs, model_process(restore), quality=quality, max_pixels=limit, on_result=on_result)
+            # Above the working size, TIFFs (and PNG/TIFF results) are read and written a band at a time.
+            rows = RowProcess(rows=lambda pixels: restorer.restore_rows(pixels, on_window=bar.window),
+                              wants=lambda h, w: not restorer.runs_whole(h, w), scale=restorer.scale)
+            run_batch(jobs, model_process(restore), quality=quality, max_pixels=limit, on_result=on_result, rows=rows)
         except KeyboardInterrupt:
             err_console.print("glsgn: interrupted; finished files are kept, no partial file was left")
             return 130

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,7 +23,13 @@ from glsgn_core.errors import GlsgnError
 from glsgn_core.image_io import (
     DEFAULT_MAX_PIXELS,
     READ_EXTENSIONS,
+    Bands,
     Image,
+    ImageReadError,
+    ImageWriteError,
+    can_write_rows,
+    open_bands,
+    write_image_rows,
     format_warnings,
     from_float,
     is_temp_file,
@@ -37,6 +43,7 @@ __all__ = [
     "InputItem",
     "Job",
     "JobResult",
+    "RowProcess",
     "UsageError",
     "expand_inputs",
     "model_process",
@@ -89,6 +96,7 @@ class JobResult:
     seconds: float = 0.0
     error: str | None = None  # the one-line reason for "failed" and "skipped"
     warnings: list[str] = field(default_factory=list)  # what the written file lost (alpha, bit depth, ...)
+    streamed: bool = False  # read and written a band at a time, never held whole
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,6 +324,21 @@ class _Read:
     image: Image | None = None
     error: str | None = None
     seconds: float = 0.0
+    bands: Bands | None = None  # opened for reading a band at a time (then ``image`` is None)
+
+
+@dataclass(frozen=True)
+class RowProcess:
+    """How to process an image a band at a time, for :func:`run_batch`'s ``rows``.
+
+    ``rows(pixels)`` takes the pixels (a band view: shape, dtype, 2-D slicing) and yields the result
+    top to bottom as ``(first_row, rows)`` chunks, ``scale`` times larger per side; ``wants(h, w)``
+    says whether an image of that size is worth it (one the model runs whole is read whole anyway).
+    """
+
+    rows: Callable[[Any], Iterator[tuple[int, np.ndarray]]]
+    wants: Callable[[int, int], bool]
+    scale: int = 1
 
 
 @dataclass
@@ -334,6 +357,7 @@ def run_batch(
     on_result: Callable[[JobResult], None] | None = None,
     prefetch: int = 1,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    rows: RowProcess | None = None,
 ) -> list[JobResult]:
     """Run ``process`` on every pending job; returns (and reports) one result per job, in order.
 
@@ -342,6 +366,11 @@ def run_batch(
     write is recorded as "failed" with a one-line message and the batch goes on. On Ctrl-C the
     write in flight finishes (writes are atomic: no partial file ever appears), the background
     threads are joined and KeyboardInterrupt propagates.
+
+    With ``rows``, an image that can be read and its result written a band at a time (a striped or
+    tiled TIFF in, TIFF or PNG out; :mod:`glsgn_core.image_io.bands`) and that ``rows.wants`` is
+    streamed instead, in the calling thread: neither it nor its result is ever held whole, so
+    ``max_pixels`` (a guard for decoding whole) does not apply to it.
     """
     results: list[JobResult] = []
 
@@ -350,9 +379,12 @@ def run_batch(
         if on_result is not None:
             on_result(result)
 
-    def read(path: Path) -> _Read:
+    def read(job: Job) -> _Read:
         start = time.perf_counter()
+        path = job.input
         try:
+            if rows is not None and (bands := _streamable(job, rows)) is not None:
+                return _Read(bands=bands, seconds=time.perf_counter() - start)
             return _Read(image=read_image(path, max_pixels=max_pixels), seconds=time.perf_counter() - start)
         except GlsgnError as exc:
             return _Read(error=str(exc), seconds=time.perf_counter() - start)
@@ -398,9 +430,14 @@ def run_batch(
                     continue
                 index += 1
                 while len(reads) < min(index + prefetch + 1, len(pending)):
-                    reads.append(readers.submit(read, pending[len(reads)].input))
+                    reads.append(readers.submit(read, pending[len(reads)]))
                 got: _Read = reads[index].result()
                 reads[index] = _DONE_FUTURE  # drop the decoded image with the future
+                if got.bands is not None:
+                    finish_write()
+                    assert rows is not None
+                    report(_stream(job, got.bands, rows, got.seconds))
+                    continue
                 if got.image is None:
                     finish_write()
                     report(_failed(job, got.error or "unreadable", got.seconds))
@@ -425,6 +462,9 @@ def run_batch(
             finish_write()
         except BaseException:
             for f in reads:
+                if not f.cancel() and f.done() and f.exception() is None and f.result() is not None \
+                        and f.result().bands is not None:
+                    f.result().bands.close()
                 f.cancel()
             if in_flight is not None:  # it lands whole (writes are atomic): wait for it and say so
                 try:
@@ -433,6 +473,44 @@ def run_batch(
                     pass
             raise
     return results
+
+
+def _streamable(job: Job, rows: RowProcess) -> Bands | None:
+    """The input opened for reading in bands, where it, its output and ``rows`` allow streaming."""
+    assert job.output is not None
+    bands = open_bands(job.input)
+    if bands is None:
+        return None
+    image = bands.image
+    if not can_write_rows(job.output, image) or not rows.wants(image.height, image.width) \
+            or (rows.scale != 1 and image.alpha is not None):  # alpha would need resizing
+        bands.close()
+        return None
+    return bands
+
+
+def _stream(job: Job, bands: Bands, rows: RowProcess, seconds: float) -> JobResult:
+    """Restore one image a band at a time, from its file to its output; the result, never raising."""
+    assert job.output is not None
+    start = time.perf_counter()
+    image = bands.image
+    try:
+        dpi = image.dpi
+        shape = (image.height * rows.scale, image.width * rows.scale, image.channels)
+        if dpi is not None and rows.scale != 1:
+            dpi = (dpi[0] * rows.scale, dpi[1] * rows.scale)
+        result = image.replace(dpi=dpi)
+        notes = format_warnings(result, job.output)
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        write_image_rows(job.output, result, rows.rows(image.pixels), shape=shape)
+    except (ImageReadError, ImageWriteError) as exc:
+        return _failed(job, str(exc), seconds + time.perf_counter() - start)
+    except Exception as exc:
+        return _failed(job, f"cannot process '{job.input}': {_message(exc)}", seconds + time.perf_counter() - start)
+    finally:
+        bands.close()
+    took = round(seconds + time.perf_counter() - start, 3)
+    return JobResult(str(job.input), str(job.output), DONE, took, warnings=notes, streamed=True)
 
 
 _DONE_FUTURE: Future = Future()

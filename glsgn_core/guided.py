@@ -11,7 +11,7 @@ a few multiply-adds per pixel done in row chunks: memory stays flat however larg
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -76,18 +76,38 @@ def apply_affine(
     finish: Callable[[np.ndarray], np.ndarray],
     chunk_rows: int = 256,
 ) -> np.ndarray:
-    """``a * image + b`` at full size, ``a`` and ``b`` upsampled bilinearly from the small grid.
+    """:func:`affine_rows`, collected into one output array."""
+    out = None
+    for r0, done in affine_rows(image, a, b, factor, unit=unit, finish=finish, chunk_rows=chunk_rows):
+        if out is None:
+            out = np.empty((image.shape[0], image.shape[1], done.shape[2]), dtype=done.dtype)
+        out[r0 : r0 + len(done)] = done
+    return out
 
-    ``image``: (H, W, C) in its own dtype; ``unit`` turns a row chunk into float [0, 1] (C = 1 is
-    broadcast against three-channel maps); ``finish`` turns a float result chunk into the output
-    dtype and channel count. ``a``/``b`` pixel i covers image rows/columns [i*factor, (i+1)*factor),
-    as :func:`glsgn_core.restorer.area_downscale` makes them.
+
+def affine_rows(
+    image: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    factor: int,
+    *,
+    unit: Callable[[np.ndarray], np.ndarray],
+    finish: Callable[[np.ndarray], np.ndarray],
+    chunk_rows: int = 256,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``a * image + b`` at full size, ``a`` and ``b`` upsampled bilinearly from the small grid,
+    yielded top to bottom as ``(first_row, rows)`` chunks.
+
+    ``image``: (H, W, C) in its own dtype (an array, or anything with ``shape`` and row slicing);
+    ``unit`` turns a row chunk into float [0, 1] (C = 1 is broadcast against three-channel maps);
+    ``finish`` turns a float result chunk into the output dtype and channel count. ``a``/``b`` pixel
+    i covers image rows/columns [i*factor, (i+1)*factor), as
+    :func:`glsgn_core.restorer.area_downscale` makes them.
     """
     h, w = image.shape[:2]
     rl, rh, rw = _taps(h, a.shape[0], factor)
     cl, ch, cw = _taps(w, a.shape[1], factor)
     cw = cw[None, :, None]
-    out = None
     for r0 in range(0, h, chunk_rows):
         r1 = min(h, r0 + chunk_rows)
         wy = rw[r0:r1, None, None]
@@ -96,8 +116,4 @@ def apply_affine(
             rows = m[rl[r0:r1]] * (1.0 - wy) + m[rh[r0:r1]] * wy
             return rows[:, cl] * (1.0 - cw) + rows[:, ch] * cw
 
-        done = finish(np.clip(up(a) * unit(image[r0:r1]) + up(b), 0.0, 1.0))
-        if out is None:
-            out = np.empty((h, w, done.shape[2]), dtype=done.dtype)
-        out[r0:r1] = done
-    return out
+        yield r0, finish(np.clip(up(a) * unit(image[r0:r1]) + up(b), 0.0, 1.0))

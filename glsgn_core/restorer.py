@@ -16,7 +16,7 @@ scale it was trained at.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -24,11 +24,11 @@ from torch import Tensor
 
 from glsgn_core import tasks
 from glsgn_core.errors import GlsgnError
-from glsgn_core.guided import affine_fit, apply_affine
+from glsgn_core.guided import affine_fit, affine_rows
 from glsgn_core.image_io import from_float, to_float
 from glsgn_core.models.base import RestorationModel, WindowContext
 from glsgn_core.runtime import autocast, resolve_device, resolve_precision
-from glsgn_core.windows import Window, run_windowed
+from glsgn_core.windows import Window, spans, windowed_rows
 
 DEFAULT_WINDOW = (2160, 3840)  # (height, width) of the working size
 DEFAULT_OVERLAP = 64
@@ -138,10 +138,30 @@ class Restorer:
     def restore(self, image: np.ndarray, on_window: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Restore an (H, W), (H, W, 1) or (H, W, 3) uint8, uint16 or float image; same shape and dtype
         out (``scale`` times larger per side for an upscaling model)."""
-        squeeze = image.ndim == 2
-        if squeeze:
+        squeeze = getattr(image, "ndim", 3) == 2
+        out: np.ndarray | None = None
+        for top, rows in self.restore_rows(image, on_window):
+            if out is None and top == 0 and len(rows) == image.shape[0] * self.scale:
+                out = rows  # restored whole: no copy
+                break
+            if out is None:
+                out = np.empty((image.shape[0] * self.scale, image.shape[1] * self.scale, rows.shape[2]), rows.dtype)
+            out[top : top + len(rows)] = rows
+        assert out is not None
+        return out[..., 0] if squeeze else out
+
+    def restore_rows(self, image: np.ndarray, on_window: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """:meth:`restore`, yielding the result top to bottom as ``(first_row, rows)`` chunks of
+        (n, W, C) rows, so that a writer can store them as they come.
+
+        ``image`` is an array as for :meth:`restore`, or a band view of a file
+        (:func:`glsgn_core.image_io.open_bands`: an object with an (H, W, C) ``shape``, a ``dtype`` and
+        2-D slicing). Images up to the working size are read whole; larger ones a window at a time,
+        so that neither the image nor the result is ever held whole.
+        """
+        if getattr(image, "ndim", 3) == 2:
             image = image[..., None]
-        if image.ndim != 3 or image.shape[2] not in (1, 3):
+        if len(image.shape) != 3 or image.shape[2] not in (1, 3):
             raise GlsgnError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}")
         if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
             raise GlsgnError(f"unsupported pixel type {image.dtype}; expected uint8, uint16 or float")
@@ -154,32 +174,44 @@ class Restorer:
         def finish(rows: np.ndarray) -> np.ndarray:
             return from_float(rows.mean(axis=2, keepdims=True) if gray else rows, image.dtype)
 
-        # The three strategies, chosen here and nowhere else.
+        strategy, factor, win = self._strategy(h, w)
+        if strategy == "guided":
+            yield from self._restore_guided(image, factor, finish)
+        elif strategy == "whole":
+            yield 0, finish(self._run(image[0:h, 0:w]))
+        else:
+            yield from self._restore_windowed(image, win, finish, on_window)
+
+    def runs_whole(self, h: int, w: int) -> bool:
+        """Whether an h x w image goes through the model in one piece (and so is read whole)."""
+        return self._strategy(h, w)[0] == "whole"
+
+    def _strategy(self, h: int, w: int) -> tuple[str, int, tuple[int, int]]:
+        """The three strategies, chosen here and nowhere else: ("guided", downscale factor, _),
+        ("whole", 1, _) or ("windows", 1, window size)."""
         work, win = self._working_size(h, w)
         # Guided: downscale by a whole factor to fit the guide size, never below the model's minimum.
-        factor = min(-(-max(h, w) // self.guide), min(h, w) // least) if self.guide else 1
+        factor = min(-(-max(h, w) // self.guide), min(h, w) // self.model.min_size) if self.guide else 1
         if factor > 1:
-            out = self._restore_guided(image, factor, finish)
-        elif h <= work[0] and w <= work[1]:
-            out = finish(self._run(image))
-        else:
-            out = self._restore_windowed(image, win, finish, on_window)
-        return out[..., 0] if squeeze else out
+            return "guided", factor, win
+        if h <= work[0] and w <= work[1]:
+            return "whole", 1, win
+        return "windows", 1, win
 
-    def _restore_guided(self, image: np.ndarray, factor: int, finish: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def _restore_guided(self, image: np.ndarray, factor: int, finish: Callable[[np.ndarray], np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
         small = area_downscale(image, factor)
         restored = self._run(small)
         if small.shape[2] == 1:  # the model saw the grey plane three times; fit it against all three
             small = np.repeat(small, 3, axis=2)
         a, b = affine_fit(small, restored)
-        return apply_affine(image, a, b, factor, unit=_unit, finish=finish)
+        return affine_rows(image, a, b, factor, unit=_unit, finish=finish)
 
-    def _restore_windowed(self, image: np.ndarray, win: tuple[int, int], finish, on_window) -> np.ndarray:
+    def _restore_windowed(self, image: np.ndarray, win: tuple[int, int], finish, on_window) -> Iterator[tuple[int, np.ndarray]]:
         contexts: Callable[[Window], object] | None = None
         if isinstance(self.model, WindowContext):  # e.g. GLSGN's global pathway sees the whole image
             with torch.inference_mode(), autocast(self.device, self.dtype):
                 contexts = self.model.window_context(image.shape[:2], win, lambda f: self._to_device(area_downscale(image, f)))
-        return run_windowed(
+        return windowed_rows(
             image,
             lambda crop, box: self._run(crop, contexts(box) if contexts is not None else None),
             window=win,
@@ -191,12 +223,23 @@ class Restorer:
         )
 
     def _working_size(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """The working size in the image's orientation, and the window size: the working size rounded
-        down to the model's padding multiple, so that windows inside the image need no padding."""
+        """The working size in the image's orientation, and the largest window above it.
+
+        Windows are at most what the plan gives an image of twice the working size (about 0.68 of it
+        per side; 2624x1472 for 3840x2160 and glsgn's padding multiple), and multiples of the model's
+        padding multiple, so that windows inside the image need no padding. The cap keeps peak memory
+        flat: planning the fewest windows of the whole working size makes the window size, and the
+        model's memory with it, a sawtooth of the image size (2624x1472 at 8K, 3136x1792 at 16K).
+        """
         long_side, short_side = max(self.window), min(self.window)
         wh, ww = (short_side, long_side) if w >= h else (long_side, short_side)
         m = self.model.pad_multiple
-        return (wh, ww), (max(wh // m * m, m), max(ww // m * m, m))
+
+        def cap(side: int) -> int:
+            start, end = spans(2 * side, side, self.overlap, m)[0]
+            return max(end - start, m)
+
+        return (wh, ww), (cap(wh), cap(ww))
 
     def _to_device(self, pixels: np.ndarray) -> Tensor:
         """(H, W, C) pixels -> (1, 3, H, W) float32 in [0, 1] on the device, in the model's layout.

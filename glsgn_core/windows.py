@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -81,33 +81,57 @@ def run_windowed(
     on_window: Callable[[int, int], None] | None = None,
     chunk_rows: int = 256,
 ) -> np.ndarray:
-    """Apply ``process`` to overlapping windows of an (H, W, C) image and blend the results.
+    """:func:`windowed_rows`, collected into one output array."""
+    out: np.ndarray | None = None
+    for top, rows in windowed_rows(image, process, window=window, overlap=overlap, scale=scale, multiple=multiple,
+                                   finish=finish, on_window=on_window, chunk_rows=chunk_rows):
+        if out is None:
+            out = np.empty((image.shape[0] * scale, image.shape[1] * scale, rows.shape[2]), dtype=rows.dtype)
+        out[top : top + len(rows)] = rows
+    assert out is not None
+    return out
 
-    ``window`` is (height, width); ``process(crop, window)`` returns the crop's result, ``scale`` times
-    larger per side (1 for restoration, 2 or 4 for upscaling). Window sides are multiples of
-    ``multiple`` unless a window spans the whole side.
+
+def windowed_rows(
+    image: np.ndarray,
+    process: Callable[[np.ndarray, Window], np.ndarray],
+    *,
+    window: tuple[int, int],
+    overlap: int,
+    scale: int = 1,
+    multiple: int = 1,
+    finish: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_window: Callable[[int, int], None] | None = None,
+    chunk_rows: int = 256,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Apply ``process`` to overlapping windows of an (H, W, C) image, blend the results, and yield the
+    output top to bottom as ``(first_row, rows)`` chunks of at most ``chunk_rows`` rows.
+
+    ``image`` is an array or anything with ``shape`` and 2-D slicing (``image[t:b, l:r]``), e.g. a
+    file read a band at a time: only windows are ever read from it. ``window`` is (height, width);
+    ``process(crop, window)`` returns the crop's result, ``scale`` times larger per side (1 for
+    restoration, 2 or 4 for upscaling). Window sides are multiples of ``multiple`` unless a window
+    spans the whole side.
 
     Results are summed in float32 one row of windows (a band) at a time. Rows that no later window
     touches are passed to ``finish`` (float32 rows -> output rows, e.g. conversion to uint8; default:
-    kept as float32) ``chunk_rows`` at a time and written to the output. So the float working set is
-    one band, never the whole image, and ``finish``'s temporaries are a chunk.
+    kept as float32) and yielded. So the float working set is one band, never the whole image.
     """
     finish = finish or (lambda rows: rows)
     h, w = image.shape[:2]
     rows, cols = spans(h, window[0], overlap, multiple), spans(w, window[1], overlap, multiple)
     row_w, col_w = feathers(rows, h, overlap // 2), feathers(cols, w, overlap // 2)
-    out: np.ndarray | None = None
     band: np.ndarray | None = None  # float sums over output rows [band_top, band_top + len(band))
     band_top = 0
 
-    def flush(until: int) -> None:
-        """Finish the band's rows above output row ``until``, then move the rows below it (partial
-        sums the next row of windows adds to) to the top of the band, in place."""
+    def flush(until: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Finish and yield the band's rows above output row ``until``, then move the rows below it
+        (partial sums the next row of windows adds to) to the top of the band, in place."""
         nonlocal band_top
-        assert out is not None and band is not None
+        assert band is not None
         for r in range(band_top, until, chunk_rows):
             end = min(r + chunk_rows, until)
-            out[r:end] = finish(band[r - band_top : end - band_top])
+            yield r, finish(band[r - band_top : end - band_top])
         keep = until - band_top
         band[: len(band) - keep] = band[keep:]
         band[len(band) - keep :] = 0
@@ -116,13 +140,10 @@ def run_windowed(
     total, done = len(rows) * len(cols), 0
     for (top, bottom), wy in zip(rows, row_w):
         if band is not None:
-            flush(top * scale)  # rows above this row of windows are complete
+            yield from flush(top * scale)  # rows above this row of windows are complete
         for (left, right), wx in zip(cols, col_w):
             win = Window(top, left, bottom, right)
             result = process(image[top:bottom, left:right], win)
-            if out is None:
-                probe = finish(np.zeros((1, 1, result.shape[2]), dtype=np.float32))
-                out = np.empty((h * scale, w * scale, probe.shape[2]), dtype=probe.dtype)
             if band is None:  # as tall as the tallest row of windows, allocated once
                 band = np.zeros((max(b - t for t, b in rows) * scale, w * scale, result.shape[2]), dtype=np.float32)
             weight = np.outer(np.repeat(wy, scale), np.repeat(wx, scale)).astype(np.float32)[..., None]
@@ -130,6 +151,4 @@ def run_windowed(
             done += 1
             if on_window is not None:
                 on_window(done, total)
-    assert out is not None
-    flush(h * scale)
-    return out
+    yield from flush(h * scale)

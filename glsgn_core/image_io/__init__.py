@@ -13,12 +13,14 @@ and written by a small PNG encoder here. Nothing in this package imports torch.
 
 The modules, each one concern: :mod:`.image` (the record, its errors, what every reader shares),
 :mod:`.formats` (what each format holds, sample conversions), :mod:`.exif`, :mod:`.pillow` (reading,
-16-bit colour included), :mod:`.tiff` (tifffile, both ways), :mod:`.png16`, :mod:`.read`, :mod:`.write`.
+16-bit colour included), :mod:`.tiff` (tifffile, both ways), :mod:`.png16`, :mod:`.read`, :mod:`.write`, :mod:`.bands` (reading and writing a band of rows at a time, for
+images too large to hold).
 Import from here: the names below are the package's interface.
 """
 
 from __future__ import annotations
 
+from glsgn_core.image_io.bands import ROW_FORMATS, BandView, Bands, can_write_rows, open_bands, write_image_rows
 from glsgn_core.image_io.exif import exif_orientation
 from glsgn_core.image_io.formats import (
     FORMATS,
@@ -38,6 +40,12 @@ from glsgn_core.image_io.write import _ENCODERS, format_warnings, write_image  #
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "ROW_FORMATS",
+    "BandView",
+    "Bands",
+    "can_write_rows",
+    "open_bands",
+    "write_image_rows",
     "FORMATS",
     "READ_EXTENSIONS",
     "WRITE_EXTENSIONS",

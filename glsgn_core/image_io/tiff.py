@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,9 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Image:
         page = tif.pages.first
         series = tif.series[0]
         _check_size(int(page.imagewidth), int(page.imagelength), max_pixels)
-        axes = series.axes.replace("Q", "")
-        extra = [ax for ax in axes if ax not in "YXS"]
-        if extra:
+        if _stacked(series):
             raise _Refused(f"multi-page TIFF ({series.shape[0]} pages): glsgn restores still images only")
+        axes = series.axes.replace("Q", "")
         photometric = int(page.photometric)
         if page.dtype is not None and page.dtype.kind == "i":
             raise _Refused(f"unsupported TIFF sample type {page.dtype} (glsgn reads 8/16-bit unsigned and float samples)")
@@ -74,6 +74,12 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Image:
     return image.replace(notes=notes)
 
 
+def _stacked(series) -> bool:
+    """Whether a series holds more than one image (pages, samples in depth, time...): any axis beyond
+    rows, columns and samples that is longer than 1 (tifffile calls unnamed ones Q)."""
+    return any(n > 1 for ax, n in zip(series.axes, series.shape) if ax not in "YXS")
+
+
 def _other_images(tif) -> tuple[str, ...]:
     """A note when a TIFF holds more images than the one read (pages of different sizes; pages of one
     size are refused as a stack). Reduced-resolution pages (previews, pyramids) do not count."""
@@ -109,34 +115,80 @@ def _encode_tiff(f, pixels, alpha, *, icc, exif, dpi, quality):
     import tifffile
 
     data = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=-1)
-    if data.shape[-1] == 1:
-        data = data[..., 0]
+    kw = _tiff_kwargs(data.shape, data.dtype, colour=pixels.shape[-1], alpha=alpha is not None, icc=icc, exif=exif, dpi=dpi)
+    if data.dtype.kind == "u" or _has_imagecodecs():
+        kw["predictor"] = True  # horizontal differencing; floating-point prediction needs imagecodecs
+    exif_ifds = kw.pop("exif_ifds")
+    with tifffile.TiffWriter(f, bigtiff=kw.pop("bigtiff")) as tw:
+        tw.write(data[..., 0] if data.shape[-1] == 1 else data, **kw)
+    if exif_ifds:
+        _append_tiff_sub_ifds(f, exif_ifds)
+
+
+def _tiff_kwargs(shape, dtype, *, colour: int, alpha: bool, icc, exif, dpi) -> dict[str, Any]:
+    """tifffile's ``write`` arguments for an (H, W, samples) image, shared by the whole-image and the
+    row-by-row writers; ``bigtiff`` and ``exif_ifds`` (the EXIF/GPS folders to append) are for the caller."""
+    dtype = np.dtype(dtype)
     kw: dict[str, Any] = {
-        "photometric": "rgb" if pixels.shape[-1] == 3 else "minisblack",
+        "photometric": "rgb" if colour == 3 else "minisblack",
         "compression": "zlib",
         "compressionargs": {"level": 3},  # level 6 takes 5x the time for 2% smaller photos
         "metadata": None,
         "software": False,
     }
-    if alpha is not None:
+    if alpha:
         kw["extrasamples"] = ["unassalpha"]
-    if data.dtype.kind == "u" or _has_imagecodecs():
-        kw["predictor"] = True  # horizontal differencing; floating-point prediction needs imagecodecs
-    row_bytes = max(1, data.nbytes // max(1, data.shape[0]))
-    kw["rowsperstrip"] = max(1, min(data.shape[0], (256 * 1024) // row_bytes))
+    row_bytes = max(1, shape[1] * shape[2] * dtype.itemsize)
+    kw["rowsperstrip"] = max(1, min(shape[0], (256 * 1024) // row_bytes))
     if dpi:
         kw["resolution"] = (float(dpi[0]), float(dpi[1]))
         kw["resolutionunit"] = "inch"
     if icc:
         kw["iccprofile"] = icc
-    if data.nbytes > 2**32 - 2**25:
-        kw["bigtiff"] = True
-    extratags, description, exif_ifds = _tiff_exif_tags(exif)
+    kw["bigtiff"] = shape[0] * row_bytes > 2**32 - 2**25
+    extratags, description, kw["exif_ifds"] = _tiff_exif_tags(exif)
     if description:
         kw["description"] = description
     kw["extratags"] = extratags
-    with tifffile.TiffWriter(f, bigtiff=kw.pop("bigtiff", False)) as tw:
-        tw.write(data, **kw)
+    return kw
+
+
+def _write_tiff_rows(f, chunks, shape, dtype, kw: dict[str, Any], exif) -> None:
+    """A striped TIFF from (n, W, samples) row chunks arriving top to bottom: each strip is filtered
+    (horizontal differencing for integer samples) and compressed here, and tifffile writes the strips
+    as they come, so no more than a strip and a chunk are held."""
+    import tifffile
+
+    kw = dict(kw)
+    exif_ifds, bigtiff = kw.pop("exif_ifds"), kw.pop("bigtiff")
+    rps, level = kw["rowsperstrip"], kw["compressionargs"]["level"]
+    dtype = np.dtype(dtype)
+    kw["predictor"] = dtype.kind == "u"
+    little = dtype.newbyteorder("<")
+
+    def strips():
+        pending: list[np.ndarray] = []
+        held = 0
+        for chunk in chunks:
+            pending.append(chunk)
+            held += len(chunk)
+            while held >= rps:
+                rows = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                yield _strip(rows[:rps])
+                pending, held = [rows[rps:]], held - rps
+        if held:
+            yield _strip(np.concatenate(pending))
+
+    def _strip(rows: np.ndarray) -> bytes:
+        rows = rows.astype(little, copy=False)
+        if kw["predictor"]:
+            diff = rows.copy()
+            np.subtract(rows[:, 1:], rows[:, :-1], out=diff[:, 1:])  # unsigned: wraps modulo 2^bits
+            rows = diff
+        return zlib.compress(rows.tobytes(), level)
+
+    with tifffile.TiffWriter(f, bigtiff=bigtiff, byteorder="<") as tw:
+        tw.write(strips(), shape=shape if shape[2] > 1 else shape[:2], dtype=little, **kw)
     if exif_ifds:
         _append_tiff_sub_ifds(f, exif_ifds)
 
