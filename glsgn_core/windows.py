@@ -113,42 +113,49 @@ def windowed_rows(
     restoration, 2 or 4 for upscaling). Window sides are multiples of ``multiple`` unless a window
     spans the whole side.
 
-    Results are summed in float32 one row of windows (a band) at a time. Rows that no later window
-    touches are passed to ``finish`` (float32 rows -> output rows, e.g. conversion to uint8; default:
-    kept as float32) and yielded. So the float working set is one band, never the whole image.
+    Each window's weighted result is summed in float32 with what earlier windows left on its area,
+    and the part no later window touches is passed to ``finish`` (float32 -> output samples, e.g.
+    uint8; default: kept as float32) at once. What carries over is float32 only where windows
+    overlap: the strip a window shares with the next one in its row, and the rows a row of windows
+    shares with the next row. Finished rows wait in the output's own type until their row of windows
+    is done, and are yielded in chunks. So the float working set is a window and one overlap band,
+    and nothing scales with the image but one row of finished output.
     """
     finish = finish or (lambda rows: rows)
     h, w = image.shape[:2]
     rows, cols = spans(h, window[0], overlap, multiple), spans(w, window[1], overlap, multiple)
     row_w, col_w = feathers(rows, h, overlap // 2), feathers(cols, w, overlap // 2)
-    band: np.ndarray | None = None  # float sums over output rows [band_top, band_top + len(band))
-    band_top = 0
-
-    def flush(until: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Finish and yield the band's rows above output row ``until``, then move the rows below it
-        (partial sums the next row of windows adds to) to the top of the band, in place."""
-        nonlocal band_top
-        assert band is not None
-        for r in range(band_top, until, chunk_rows):
-            end = min(r + chunk_rows, until)
-            yield r, finish(band[r - band_top : end - band_top])
-        keep = until - band_top
-        band[: len(band) - keep] = band[keep:]
-        band[len(band) - keep :] = 0
-        band_top = until
-
+    s = scale
+    carry: np.ndarray | None = None  # float sums for output rows [top, prev_bottom), every column
     total, done = len(rows) * len(cols), 0
-    for (top, bottom), wy in zip(rows, row_w):
-        if band is not None:
-            yield from flush(top * scale)  # rows above this row of windows are complete
-        for (left, right), wx in zip(cols, col_w):
-            win = Window(top, left, bottom, right)
-            result = process(image[top:bottom, left:right], win)
-            if band is None:  # as tall as the tallest row of windows, allocated once
-                band = np.zeros((max(b - t for t, b in rows) * scale, w * scale, result.shape[2]), dtype=np.float32)
-            weight = np.outer(np.repeat(wy, scale), np.repeat(wx, scale)).astype(np.float32)[..., None]
-            band[: (bottom - top) * scale, left * scale : right * scale] += result * weight
+    for i, ((top, bottom), wy) in enumerate(zip(rows, row_w)):
+        next_top = rows[i + 1][0] if i + 1 < len(rows) else h  # rows from here on get more windows
+        finished: np.ndarray | None = None  # output rows [top, next_top), in the output's type
+        below: np.ndarray | None = None  # float sums for rows [next_top, bottom), for the next row
+        left_over: np.ndarray | None = None  # float sums for columns [next left, right) of this row
+        covered = 0  # columns up to here have taken their share of ``carry``
+        for j, ((left, right), wx) in enumerate(zip(cols, col_w)):
+            next_left = cols[j + 1][0] if j + 1 < len(cols) else w
+            result = process(image[top:bottom, left:right], Window(top, left, bottom, right))
+            acc = result * np.outer(np.repeat(wy, s), np.repeat(wx, s)).astype(np.float32)[..., None]
+            acc = acc.astype(np.float32, copy=False)
+            if left_over is not None:  # the previous window's share of this window's left strip
+                acc[:, : left_over.shape[1]] += left_over
+            if carry is not None and covered < right:  # the row above's share, once per column
+                acc[: len(carry), (covered - left) * s :] += carry[:, covered * s : right * s]
+            covered = right
+            if finished is None:
+                probe = finish(acc[:1, :1])  # the output's type and channels (grey results are averaged)
+                finished = np.empty(((next_top - top) * s, w * s, probe.shape[2]), dtype=probe.dtype)
+                below = np.zeros(((bottom - next_top) * s, w * s, acc.shape[2]), np.float32)
+            done_cols = slice(left * s, next_left * s)
+            finished[:, done_cols] = finish(acc[: (next_top - top) * s, : (next_left - left) * s])
+            below[:, done_cols] = acc[(next_top - top) * s :, : (next_left - left) * s]
+            left_over = acc[:, (next_left - left) * s :]
             done += 1
             if on_window is not None:
                 on_window(done, total)
-    yield from flush(h * scale)
+        assert finished is not None
+        carry = below
+        for r in range(0, len(finished), chunk_rows):
+            yield top * s + r, finished[r : r + chunk_rows]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from glsgn_core.errors import GlsgnError
 from glsgn_core.models import create_model
 from glsgn_core.restorer import Restorer, area_downscale
-from glsgn_core.windows import Window, feathers, run_windowed, spans
+from glsgn_core.windows import Window, feathers, run_windowed, spans, windowed_rows
 
 
 class Identity(torch.nn.Module):
@@ -67,8 +67,9 @@ def test_windowed_identity_float_and_upscaled_windows():
 
 @pytest.mark.parametrize("scale", [1, 2])
 def test_band_blending_matches_a_whole_image_accumulator(scale):
-    """Band-by-band blending (finished in small chunks) equals summing every weighted window into
-    one full-size float image, the straightforward reference."""
+    """Blending with float carried only across overlaps (each window's untouched part finished at
+    once) equals summing every weighted window into one full-size float image, the straightforward
+    reference."""
     image = np.random.default_rng(2).random((203, 170, 3), dtype=np.float32)
 
     def process(crop, box):  # window-dependent, so blending weights matter
@@ -82,15 +83,20 @@ def test_band_blending_matches_a_whole_image_accumulator(scale):
         for (left, r), wx in zip(cols, col_w):
             weight = np.outer(np.repeat(wy, scale), np.repeat(wx, scale))[..., None]
             reference[t * scale : b * scale, left * scale : r * scale] += process(image[t:b, left:r], Window(t, left, b, r)) * weight
-    chunks = []
+    areas = []
 
     def finish(part):
-        chunks.append(len(part))
+        areas.append(part.shape[0] * part.shape[1])
         return part.astype(np.float64)
 
-    out = run_windowed(image, process, window=window, overlap=overlap, scale=scale, finish=finish, chunk_rows=7)
+    chunks = list(windowed_rows(image, process, window=window, overlap=overlap, scale=scale, finish=finish, chunk_rows=7))
+    out = np.concatenate([rows for _, rows in chunks])
     np.testing.assert_allclose(out, reference, atol=1e-5)
-    assert out.dtype == np.float64 and max(chunks) <= 7 and sum(chunks) == 203 * scale  # every row finished once, no probe
+    assert out.dtype == np.float64 and max(len(rows) for _, rows in chunks) <= 7
+    assert [top for top, _ in chunks] == np.cumsum([0] + [len(r) for _, r in chunks[:-1]]).tolist()  # in order
+    # every output pixel finished exactly once (plus one 1x1 probe of the output type per row of windows)
+    assert sum(areas) - len(rows) == 203 * 170 * scale * scale
+    np.testing.assert_array_equal(run_windowed(image, process, window=window, overlap=overlap, scale=scale, finish=finish), out)
 
 
 def test_whole_image_up_to_the_working_size_runs_once():
