@@ -16,7 +16,8 @@ scale it was trained at.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import functools
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from glsgn_core.guided import affine_fit, affine_rows
 from glsgn_core.image_io import from_float, to_float
 from glsgn_core.models.base import RestorationModel, WindowContext
 from glsgn_core.runtime import autocast, resolve_device, resolve_precision
+from glsgn_core.transfer import FINISHED, Staging, device_finish, device_unit, upload_view
 from glsgn_core.windows import Window, spans, windowed_rows
 
 DEFAULT_WINDOW = (2160, 3840)  # (height, width) of the working size
@@ -172,13 +174,18 @@ class Restorer:
         gray = image.shape[2] == 1
 
         def finish(rows: np.ndarray) -> np.ndarray:
-            return from_float(rows.mean(axis=2, keepdims=True) if gray else rows, image.dtype)
+            rows = rows.mean(axis=2, keepdims=True) if gray else rows
+            if image.dtype.kind == "f" and image.dtype != np.float32:  # float16/float64 in: the same out
+                return rows.astype(image.dtype)
+            return from_float(rows, image.dtype)
 
         strategy, factor, win = self._strategy(h, w)
         if strategy == "guided":
             yield from self._restore_guided(image, factor, finish)
         elif strategy == "whole":
-            yield 0, finish(self._run(image[0:h, 0:w]))
+            whole = image[0:h, 0:w]
+            # uint8/uint16/float32 are finished on the device: only they cross the bus back
+            yield 0, self._run(whole, out_dtype=image.dtype) if image.dtype in FINISHED else finish(self._run(whole))
         else:
             yield from self._restore_windowed(image, win, finish, on_window)
 
@@ -241,26 +248,47 @@ class Restorer:
 
         return (wh, ww), (cap(wh), cap(ww))
 
+    @functools.cached_property
+    def _staging(self) -> Staging:
+        return Staging()
+
     def _to_device(self, pixels: np.ndarray) -> Tensor:
         """(H, W, C) pixels -> (1, 3, H, W) float32 in [0, 1] on the device, in the model's layout.
 
-        The one host-to-device conversion: uint8 pixels travel as they are (a quarter of the bytes
-        of float32) and are scaled on the device; other types are scaled on the host first.
+        The one host-to-device conversion: uint8 and uint16 pixels travel as they are (a quarter and
+        a half of the bytes of float32) and are scaled on the device (``glsgn_core.transfer``, exactly
+        as ``to_float``); float pixels are clipped to [0, 1] on the host first. On the CPU, uint16 is
+        converted by numpy: 3x faster than torch there (41 against 125 ms at 4K), and no bus to cross.
         """
-        if pixels.dtype == np.uint8:
-            x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device).float() / 255
+        if pixels.dtype == np.uint8 or (pixels.dtype == np.uint16 and self.device.type != "cpu"):
+            x = device_unit(self._staging.upload(upload_view(pixels), self.device), pixels.dtype)
         else:
-            x = torch.from_numpy(np.ascontiguousarray(_unit(pixels))).to(self.device)
+            x = self._staging.upload(_unit(pixels), self.device)
         x = x.permute(2, 0, 1)[None]
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return x.contiguous(memory_format=self.memory_format)
 
-    def _run(self, pixels: np.ndarray, context: object | None = None) -> np.ndarray:
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            x = self._to_device(pixels)
-            y = self._forward(x) if context is None else self._forward(x, context)
-            return y.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+    def _run(self, pixels: np.ndarray, context: object | None = None, *, out_dtype: Any = None) -> np.ndarray:
+        """Run the model on (H, W, C) pixels.
+
+        Without ``out_dtype``: (H', W', 3) float32 clamped to [0, 1] (what windows are blended from).
+        With it: the finished image, (H', W', C) samples of ``out_dtype``, the same bits as
+        ``from_float`` of that float output (of its channel mean for grey pixels), converted on the
+        device so that only those samples cross the bus.
+        """
+        with torch.inference_mode():
+            with autocast(self.device, self.dtype):
+                x = self._to_device(pixels)
+                y = self._forward(x) if context is None else self._forward(x, context)
+            gray = pixels.shape[2] == 1
+            if out_dtype is not None and np.dtype(out_dtype) in FINISHED:
+                out = self._staging.download(device_finish(y, out_dtype, gray=gray))
+                return out.view(np.uint16) if np.dtype(out_dtype) == np.uint16 else out
+            rows = y.float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()  # windows: blended on the host
+        if out_dtype is None:
+            return rows
+        return from_float(rows.mean(axis=2, keepdims=True) if gray else rows, out_dtype)  # from_float's own rules
 
 
 def _check_scale(task: tasks.Task, spec: str, scale: int) -> None:

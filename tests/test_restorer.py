@@ -300,3 +300,12 @@ def test_compiled_model_matches_eager_whole_and_windowed():
         compiled = Restorer(model, device="cpu", precision="fp32", window=window, overlap=32, compile=True)
         assert compiled._forward is not compiled.model
         np.testing.assert_allclose(compiled.restore(image).astype(int), eager.astype(int), atol=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_other_float_types_come_back_in_their_own_type(dtype):
+    image = np.random.default_rng(3).random((100, 130, 3)).astype(dtype)
+    for window in ((512, 512), (64, 64)):  # whole, and in windows
+        out = Restorer(Identity(), device="cpu", precision="fp32", window=window, overlap=16).restore(image)
+        assert out.dtype == dtype and out.shape == image.shape
+        np.testing.assert_allclose(out, image, atol=1e-3 if dtype == np.float16 else 1e-6)
