@@ -29,11 +29,12 @@ def write_tiff(path: Path, width: int, height: int, tile: int = 256) -> None:
     rng = np.random.default_rng(0)
     texture = rng.integers(-3, 4, (tile, tile, 3), dtype=np.int16)
 
-    def tiles():
+    def tiles():  # separable, so that a gigapixel image takes seconds to make, not the pattern's sines
         for top in range(0, height, tile):
+            y = np.arange(top, top + tile, dtype=np.float32)[:, None]
             for left in range(0, width, tile):
-                yy, xx = np.mgrid[top : top + tile, left : left + tile].astype(np.float32)
-                rgb = np.stack([xx / width, yy / height, 0.5 + 0.25 * np.sin(xx / 97) * np.cos(yy / 61)], -1)
+                x = np.arange(left, left + tile, dtype=np.float32)[None, :]
+                rgb = np.stack(np.broadcast_arrays(x / width, y / height, 0.5 + 0.25 * np.sin(x / 97) * np.cos(y / 61)), -1)
                 yield np.clip(rgb * 255 + texture, 0, 255).astype(np.uint8)
 
     tifffile.imwrite(path, tiles(), shape=(height, width, 3), dtype="uint8", tile=(tile, tile), photometric="rgb",

@@ -48,7 +48,8 @@ def camera(
     if expose < 0.5:
         images = [np.clip(x * np.float32(gain), 0.0, 1.0) for x in images]
     if gam < 0.5:
-        images = [np.power(x, np.float32(gamma)) for x in images]
+        # a bicubic resize overshoots below 0 by a hair; a fractional power of that is NaN
+        images = [np.power(np.maximum(x, 0.0), np.float32(gamma)) for x in images]
     if soft < 0.3:
         images = [blur(x, sigma) for x in images]
     if noisy < 0.5:

@@ -428,7 +428,7 @@ class SyntheticPairs(_Reproducible):
         (clean,) = crop_and_augment([full], region, self.augment, rng)
         clean = to_float(clean)
         if self.crop is not None and clean.shape[:2] != (self.crop[1], self.crop[0]):
-            clean = bicubic_resize(clean, self.crop)
+            clean = np.clip(bicubic_resize(clean, self.crop), 0.0, 1.0)  # bicubic overshoots: targets stay photos
         pool = self._reflection_source(k, clean.shape[:2]) if self._needs_other else None
         pair = synthesize(self.task, clean, rng, families=self.families, pool=pool, ref_size=round(min(full.shape[:2]) * scale),
                           clean_share=self.clean_share, use_camera=self.camera)
