@@ -43,13 +43,15 @@ def write_tiff(path: Path, width: int, height: int, tile: int = 256) -> None:
 
 def run(cmd: list[str]) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MB and exit status of one command in its own process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        sys.stderr.write(proc.stderr.read().decode())
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty child cannot fill it and stall
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        if proc.returncode:
+            err.seek(0)
+            sys.stderr.write(err.read().decode(errors="replace"))
     return seconds, usage.ru_maxrss / 1024, proc.returncode
 
 

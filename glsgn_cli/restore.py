@@ -28,8 +28,8 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the mode
 WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
 Guide = Annotated[Optional[int], typer.Option(help="Restore at this long side (px) and carry the result to full size with a guided filter; 0 = at full size. Default: the model's own setting (glsgn-dehaze uses one).", show_default=False)]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
-MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge; TIFFs read a band at a time are exempt). Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout: one object per file (input, output, status, seconds, error, warnings), then {\"summary\": {\"done\", \"skipped\", \"failed\", \"seconds\"}}.")]
+MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge). TIFFs read a band at a time are exempt unless their pixels exceed 100x the file size. Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout: one object per file (input, output, status, seconds, error, warnings, streamed: read and written a band at a time), then {\"summary\": {\"done\", \"skipped\", \"failed\", \"seconds\"}}.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th input starting at the K-th (1-based), for job arrays.")]
 

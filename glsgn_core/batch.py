@@ -370,7 +370,8 @@ def run_batch(
     With ``rows``, an image that can be read and its result written a band at a time (a striped or
     tiled TIFF in, TIFF or PNG out; :mod:`glsgn_core.image_io.bands`) and that ``rows.wants`` is
     streamed instead, in the calling thread: neither it nor its result is ever held whole, so
-    ``max_pixels`` (a guard for decoding whole) does not apply to it.
+    ``max_pixels`` (a guard for decoding whole) applies to it only where the file is a likely
+    decompression bomb (see :func:`_streamable`).
     """
     results: list[JobResult] = []
 
@@ -383,7 +384,8 @@ def run_batch(
         start = time.perf_counter()
         path = job.input
         try:
-            if rows is not None and (bands := _streamable(job, rows)) is not None:
+            if rows is not None and (bands := _streamable(job, rows, max_pixels)) is not None:
+                opened.append(bands)
                 return _Read(bands=bands, seconds=time.perf_counter() - start)
             return _Read(image=read_image(path, max_pixels=max_pixels), seconds=time.perf_counter() - start)
         except GlsgnError as exc:
@@ -397,6 +399,16 @@ def run_batch(
         write_image(job.output, image, quality=quality)
         return time.perf_counter() - start
 
+    opened: list[Bands] = []  # files opened for streaming; any left open (Ctrl-C) are closed at the end
+    try:
+        return _run_jobs(jobs, process, read, report, results, write, prefetch, rows)
+    finally:
+        for bands in opened:
+            bands.close()
+
+
+def _run_jobs(jobs, process, read, report, results, write, prefetch, rows) -> list[JobResult]:
+    """run_batch's loop: the threads, the order of results, the write in flight."""
     pending = [j for j in jobs if j.status == "pending"]
     reads: list[Future] = []  # reads[i] decodes pending[i]; submitted up to `prefetch` ahead
     in_flight: _Write | None = None
@@ -462,9 +474,6 @@ def run_batch(
             finish_write()
         except BaseException:
             for f in reads:
-                if not f.cancel() and f.done() and f.exception() is None and f.result() is not None \
-                        and f.result().bands is not None:
-                    f.result().bands.close()
                 f.cancel()
             if in_flight is not None:  # it lands whole (writes are atomic): wait for it and say so
                 try:
@@ -475,18 +484,32 @@ def run_batch(
     return results
 
 
-def _streamable(job: Job, rows: RowProcess) -> Bands | None:
-    """The input opened for reading in bands, where it, its output and ``rows`` allow streaming."""
+def _streamable(job: Job, rows: RowProcess, max_pixels: int | None) -> Bands | None:
+    """The input opened for reading in bands, where it, its output and ``rows`` allow streaming.
+
+    Decided from the header before anything is decoded. A TIFF whose pixels would be over
+    ``max_pixels`` and more than :data:`BOMB_RATIO` times its file size is left to read_image, which
+    refuses it: streaming keeps memory flat, but a small file that claims a huge image is still a bomb
+    (hours of work and a huge output) rather than a panorama.
+    """
     assert job.output is not None
-    bands = open_bands(job.input)
+    bands = open_bands(job.input, probe=False)
     if bands is None:
         return None
     image = bands.image
-    if not can_write_rows(job.output, image) or not rows.wants(image.height, image.width) \
-            or (rows.scale != 1 and image.alpha is not None):  # alpha would need resizing
+    pixels = image.height * image.width
+    raw = pixels * (image.channels + (image.alpha is not None)) * image.dtype.itemsize
+    bomb = max_pixels is not None and pixels > max_pixels and raw > BOMB_RATIO * max(1, os.path.getsize(job.input))
+    if bomb or not can_write_rows(job.output, image) or not rows.wants(image.height, image.width) \
+            or (rows.scale != 1 and image.alpha is not None) or not bands.probe():  # alpha would need resizing
         bands.close()
         return None
     return bands
+
+
+#: Raw size / file size above which a streamed TIFF over the pixel limit is taken for a bomb. Photos
+#: compress 2-5x, a flat synthetic panorama about 10x; decompression bombs 1,000x and more.
+BOMB_RATIO = 100
 
 
 def _stream(job: Job, bands: Bands, rows: RowProcess, seconds: float) -> JobResult:
@@ -495,11 +518,8 @@ def _stream(job: Job, bands: Bands, rows: RowProcess, seconds: float) -> JobResu
     start = time.perf_counter()
     image = bands.image
     try:
-        dpi = image.dpi
         shape = (image.height * rows.scale, image.width * rows.scale, image.channels)
-        if dpi is not None and rows.scale != 1:
-            dpi = (dpi[0] * rows.scale, dpi[1] * rows.scale)
-        result = image.replace(dpi=dpi)
+        result = image.replace(dpi=_scaled_dpi(image.dpi, image, shape))
         notes = format_warnings(result, job.output)
         job.output.parent.mkdir(parents=True, exist_ok=True)
         write_image_rows(job.output, result, rows.rows(image.pixels), shape=shape)
@@ -546,14 +566,19 @@ def model_process(restore: Callable[[np.ndarray], np.ndarray]) -> Callable[[Imag
         pixels = np.asarray(restore(image.pixels))
         if pixels.ndim != 3 or pixels.shape[-1] != image.pixels.shape[-1] or pixels.dtype != image.dtype:
             raise ValueError(f"the model returned {pixels.dtype} {pixels.shape}, expected {image.dtype} (H, W, {image.channels})")
-        alpha, dpi = image.alpha, image.dpi
-        if pixels.shape[:2] != image.pixels.shape[:2]:
-            alpha = _resize_plane(alpha, pixels.shape[:2]) if alpha is not None else None
-            if dpi is not None:
-                dpi = (dpi[0] * pixels.shape[1] / image.width, dpi[1] * pixels.shape[0] / image.height)
-        return image.replace(pixels=pixels, alpha=alpha, dpi=dpi)
+        alpha = image.alpha
+        if pixels.shape[:2] != image.pixels.shape[:2] and alpha is not None:
+            alpha = _resize_plane(alpha, pixels.shape[:2])
+        return image.replace(pixels=pixels, alpha=alpha, dpi=_scaled_dpi(image.dpi, image, pixels.shape))
 
     return process
+
+
+def _scaled_dpi(dpi, image: Image, shape) -> tuple[float, float] | None:
+    """The resolution that keeps ``image``'s printed size at a result of ``shape`` (H, W, ...)."""
+    if dpi is None or tuple(shape[:2]) == (image.height, image.width):
+        return dpi
+    return (dpi[0] * shape[1] / image.width, dpi[1] * shape[0] / image.height)
 
 
 def _resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -84,7 +84,11 @@ def test_open_bands_declines_what_it_cannot_stream(tmp_path):
     PILImage.fromarray(data).save(tmp_path / "a.png")
     (tmp_path / "text.tif").write_text("not a tiff at all")
     (tmp_path / "bad.tif").write_bytes(b"II*\x00" + b"\xff" * 40)
-    for name in ("planar.tif", "rotated.tif", "stack.tif", "a.png", "text.tif", "bad.tif", "missing.tif"):
+    # one strip of more than MAX_SEGMENT_BYTES (what most writers make of an uncompressed TIFF) would be
+    # decoded whole anyway; so would 12-bit samples (read_image refuses those)
+    tifffile.imwrite(tmp_path / "one-strip.tif", np.zeros((5000, 5000, 3), np.uint8), photometric="rgb",
+                     rowsperstrip=5000, compression="zlib")  # a 75 MB strip
+    for name in ("planar.tif", "rotated.tif", "stack.tif", "a.png", "text.tif", "bad.tif", "missing.tif", "one-strip.tif"):
         assert open_bands(tmp_path / name) is None, name
     assert read_image(tmp_path / "rotated.tif").pixels.shape == (64, 64, 3)  # these are still read, whole
     with pytest.raises(ImageReadError, match="multi-page TIFF .2 pages."):  # a shaped stack is no still image
@@ -220,3 +224,49 @@ def test_batch_streams_large_tiffs_past_a_corrupt_one_and_ignores_the_pixel_limi
     assert by_name["d.tif"].status == "done" and not by_name["d.tif"].streamed
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "a.tif").pixels, restorer.restore(data))
     assert sorted(os.listdir(tmp_path / "out")) == ["a.tif", "d.tif"]  # nothing half-written for b.tif
+
+
+def test_each_strip_is_decoded_once_with_alpha_and_reads_are_writable(tmp_path, tiny_model):
+    """The writer fetches alpha a window's height behind the windows: the strips both need are kept."""
+    data = pixels(300, 420, 3, "uint8", seed=9, smooth=True)
+    alpha = pixels(300, 420, 1, "uint8", seed=10)[..., 0]
+    path = _tiff(tmp_path / "a.tif", data, alpha=alpha, rowsperstrip=8)
+    restorer = Restorer(tiny_model, device="cpu", precision="fp32", window=(128, 128), overlap=32)
+    with open_bands(path) as bands:
+        strips = len(bands._page.dataoffsets)
+        image = bands.image
+        assert image.pixels[0:5, 0:5].flags.writeable  # torch.from_numpy warns on read-only arrays
+        write_image_rows(tmp_path / "out.tif", image, restorer.restore_rows(image.pixels))
+        # one pass for the global view, one for the windows (alpha rides on the second)
+        assert bands.decoded <= 2 * strips + 2 + 8
+    out = read_image(tmp_path / "out.tif")
+    np.testing.assert_array_equal(out.alpha, alpha)
+    np.testing.assert_array_equal(out.pixels, restorer.restore(data))
+
+
+def test_bigtiff_leaves_no_placeholder_for_exif_folders_and_says_so(tmp_path):
+    exif = PILImage.Exif()
+    exif[0x010F] = "Maker"
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:06 07:08:09"
+    kw = dict(colour=3, alpha=False, icc=None, exif=exif.tobytes(), dpi=None)
+    small, big = _tiff_kwargs((100, 100, 3), np.uint8, **kw), _tiff_kwargs((40000, 40000, 3), np.uint8, **kw)
+    assert small["exif_ifds"] and any(t[0] == 0x8769 + 1 for t in small["extratags"])
+    assert not big["exif_ifds"] and not any(t[0] == 0x8769 + 1 for t in big["extratags"])
+    from glsgn_core.image_io import Image, format_warnings
+    from glsgn_core.image_io.bands import _Shape
+
+    huge = Image(pixels=_Shape((40000, 40000, 3), np.uint8), exif=exif.tobytes())  # type: ignore[arg-type]
+    assert any("EXIF and GPS folders are dropped" in w for w in format_warnings(huge, tmp_path / "x.tif"))
+    assert not format_warnings(huge.replace(pixels=_Shape((100, 100, 3), np.uint8)), tmp_path / "x.tif")
+
+
+def test_a_small_tiff_claiming_a_huge_image_is_refused_not_streamed(tmp_path, tiny_model):
+    """Streaming keeps memory flat, but a tiny file that claims gigapixels is a bomb, not a panorama."""
+    bomb = tmp_path / "in" / "bomb.tif"
+    bomb.parent.mkdir()
+    tifffile.imwrite(bomb, np.zeros((3000, 2000, 3), np.uint8), photometric="rgb", compression="zlib", rowsperstrip=64)
+    assert bomb.stat().st_size * 100 < 3000 * 2000 * 3
+    restorer = Restorer(tiny_model, device="cpu", precision="fp32", window=(128, 128), overlap=32)
+    jobs = plan_outputs(expand_inputs([bomb]), out=tmp_path / "out", suffix="", ext=None, overwrite=False)
+    (result,) = run_batch(jobs, model_process(restorer.restore), rows=_rows(restorer), max_pixels=1_000_000)
+    assert result.status == "failed" and "decompression bombs" in result.error and not result.streamed

@@ -20,9 +20,9 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from glsgn_core.files import atomic_write
-from glsgn_core.image_io.exif import _tiff_exif
+from glsgn_core.image_io.exif import _normalise_exif, _tiff_exif
 from glsgn_core.image_io.formats import format_for_path
-from glsgn_core.image_io.image import Image, ImageReadError, ImageWriteError, _one_line, _os_reason
+from glsgn_core.image_io.image import Image, ImageReadError, ImageWriteError, _clean_dpi, _one_line, _os_reason
 from glsgn_core.image_io.png16 import _encode_png_rows
 from glsgn_core.image_io.tiff import _other_images, _stacked, _tiff_dpi, _tiff_kwargs, _write_tiff_rows
 from glsgn_core.image_io.write import _check_destination, _plan
@@ -31,9 +31,15 @@ from glsgn_core.image_io.write import _check_destination, _plan
 ROW_FORMATS = ("TIFF", "PNG")
 
 
+#: Largest strip or tile (decoded bytes) read a band at a time. A file stored as one huge strip (what
+#: most writers do for uncompressed TIFFs) would be decoded whole anyway: it goes to read_image.
+MAX_SEGMENT_BYTES = 64 << 20
+
+
 class BandView:
     """Array-like access to some samples of a :class:`Bands` file: ``shape``, ``dtype``, ``ndim`` and
-    2-D slicing with unit steps, which returns a NumPy array."""
+    2-D slicing with unit steps (``view[rows]`` or ``view[rows, columns]``), which returns a new,
+    writable NumPy array."""
 
     def __init__(self, source: Bands, samples: slice, shape: tuple[int, ...]) -> None:
         self._source, self._samples = source, samples
@@ -44,9 +50,10 @@ class BandView:
         return int(np.prod(self.shape))
 
     def __getitem__(self, key) -> np.ndarray:
-        rows, cols = (key, slice(None)) if not isinstance(key, tuple) else (key + (slice(None),))[:2]
-        if not (isinstance(rows, slice) and isinstance(cols, slice)) or rows.step not in (None, 1) or cols.step not in (None, 1):
-            raise TypeError("band views take unit-step row and column slices")
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) > 2 or not all(isinstance(k, slice) and k.step in (None, 1) for k in key):
+            raise TypeError("band views take unit-step slices of rows and columns only")
+        rows, cols = (key + (slice(None),))[:2]
         y0, y1, _ = rows.indices(self.shape[0])
         x0, x1, _ = cols.indices(self.shape[1])
         block = self._source._read(y0, max(y0, y1), x0, max(x0, x1))[..., self._samples]
@@ -59,21 +66,28 @@ class BandView:
 
 class Bands:
     """A TIFF opened for reading in bands; ``image`` is its :class:`Image` record whose ``pixels``
-    (and ``alpha``) are :class:`BandView` objects. Close it (or use ``with``) when done."""
+    (and ``alpha``) are :class:`BandView` objects. Close it (or use ``with``) when done.
+
+    Decoded strips or tiles (a full-width row of them at a time) are kept from the lowest row the
+    last read started at onwards, so that readers moving down the image (the windows, and the
+    writer fetching alpha for the rows they finished, a window's height behind) decode each once.
+    A read that starts above everything kept (a second pass from the top) starts afresh.
+    """
 
     def __init__(self, path: Path, tif, page, samples: int) -> None:
         self.path, self._tif, self._page, self._samples = path, tif, page, samples
         self._decode = page.decode
         self.height, self.width = int(page.imagelength), int(page.imagewidth)
         self._tiled = bool(page.is_tiled)
-        self._seg_h = int(page.tilelength) if self._tiled else int(page.rowsperstrip or self.height)
-        self._seg_h = min(self._seg_h, self.height)
+        self._seg_h = min(int(page.tilelength) if self._tiled else int(page.rowsperstrip or self.height), self.height)
         self._seg_w = int(page.tilewidth) if self._tiled else self.width
         self._per_row = -(-self.width // self._seg_w)
         self._invert = int(page.photometric) == 0 and page.dtype.kind == "u"  # min-is-white
         self.dtype = np.dtype(np.float32) if page.dtype.kind == "f" else np.dtype(page.dtype)
+        self.segment_bytes = self._seg_h * self._seg_w * samples * page.dtype.itemsize
         self._cache: dict[int, np.ndarray] = {}
         self.peak_rows = 0  # the most image rows held decoded at once (for tests and benchmarks)
+        self.decoded = 0  # strips or tiles decoded so far
 
     def close(self) -> None:
         self._cache.clear()
@@ -85,18 +99,37 @@ class Bands:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def probe(self) -> bool:
+        """Whether the smallest strip or tile decodes (the codec is one tifffile has without imagecodecs)."""
+        try:
+            self._segment(int(np.argmin(self._page.databytecounts)))
+        except ImageReadError:
+            return False
+        return True
+
     def _segment(self, index: int) -> np.ndarray:
         what = "tile" if self._tiled else "strip"
+        offset, size = int(self._page.dataoffsets[index]), int(self._page.databytecounts[index])
         try:
             fh = self._tif.filehandle
-            fh.seek(int(self._page.dataoffsets[index]))
-            data, _, _ = self._decode(fh.read(int(self._page.databytecounts[index])), index)
+            fh.seek(offset)
+            raw = fh.read(size)
+            if len(raw) < size:
+                raise _Truncated()
+            data, _, _ = self._decode(raw, index)
+        except _Truncated:
+            raise ImageReadError(f"cannot read '{self.path}': the file ends inside {what} {index} "
+                                 "(an incomplete download or copy?)") from None
         except Exception as exc:
             raise ImageReadError(f"cannot read '{self.path}': {what} {index} is corrupt "
                                  f"({type(exc).__name__}: {_one_line(str(exc))})") from None
-        if data is None:  # tifffile's answer for a strip or tile that has no data
-            raise ImageReadError(f"cannot read '{self.path}': {what} {index} is missing (a truncated file?)")
-        return data[0]
+        if data is None:  # tifffile's answer for a strip or tile with no data offset
+            raise ImageReadError(f"cannot read '{self.path}': {what} {index} has no data")
+        self.decoded += 1
+        data = data[0]
+        if self._tiled and data.shape[:2] != (self._seg_h, self._seg_w):  # an edge tile stored unpadded
+            data = np.pad(data, ((0, self._seg_h - data.shape[0]), (0, self._seg_w - data.shape[1]), (0, 0)))
+        return data
 
     def _segment_row(self, r: int) -> np.ndarray:
         """Rows [r * seg_h, ...) across the whole width, decoded and converted."""
@@ -114,21 +147,34 @@ class Bands:
         if y1 <= y0:
             return np.empty((0, x1 - x0, self._samples), self.dtype)
         needed = range(y0 // self._seg_h, (y1 - 1) // self._seg_h + 1)
-        for r in [r for r in self._cache if r not in needed]:
+        if self._cache and needed.start < min(self._cache):
+            self._cache.clear()  # a new pass from the top
+        for r in [r for r in self._cache if r < needed.start]:
             del self._cache[r]
         for r in needed:
             if r not in self._cache:
                 self._cache[r] = self._segment_row(r)
         self.peak_rows = max(self.peak_rows, sum(len(v) for v in self._cache.values()))
-        rows = np.concatenate([self._cache[r] for r in needed]) if len(needed) > 1 else self._cache[needed[0]]
-        start = y0 - needed[0] * self._seg_h
-        return rows[start : start + y1 - y0, x0:x1]
+        start = y0 - needed.start * self._seg_h
+        parts = [self._cache[r][:, x0:x1] for r in needed]
+        # always a new array: the decoded strips are tifffile's read-only buffers, and the caller may
+        # write into what it gets (torch.from_numpy warns about read-only arrays)
+        return np.concatenate(parts)[start : start + y1 - y0] if len(parts) > 1 else parts[0][start : start + y1 - y0].copy()
 
 
-def open_bands(path: str | os.PathLike[str]) -> Bands | None:
+class _Truncated(Exception):
+    pass
+
+
+def open_bands(path: str | os.PathLike[str], *, probe: bool = True) -> Bands | None:
     """Open ``path`` for reading in bands, or None where it must be decoded whole (not a TIFF, or a
     TIFF this module does not stream: see the module's docstring). Never raises for a bad file:
-    :func:`~glsgn_core.image_io.read_image` then gives the reason."""
+    :func:`~glsgn_core.image_io.read_image` then gives the reason.
+
+    Only the header is read, unless ``probe``: then the smallest strip or tile is decoded too, so that
+    a codec tifffile cannot decode without imagecodecs is found now rather than halfway through.
+    Call :meth:`Bands.probe` later to do that after deciding from the header.
+    """
     p = Path(path)
     try:
         with open(p, "rb") as f:
@@ -141,6 +187,8 @@ def open_bands(path: str | os.PathLike[str]) -> Bands | None:
         return None
     try:
         bands = _open_tiff(p, tif)
+        if bands is not None and probe and not bands.probe():
+            bands = None
     except Exception:
         bands = None
     if bands is None:
@@ -160,7 +208,7 @@ def _open_tiff(path: Path, tif) -> Bands | None:
         photometric not in (0, 1, 2)
         or page.dtype is None
         or page.dtype.kind not in "uf"
-        or page.dtype.itemsize * 8 not in (8, 16, 32, 64)
+        or int(page.bitspersample) not in (8, 16, 32, 64)  # as read_image: 12-bit and the like are refused
         or (page.dtype.kind == "u" and page.dtype.itemsize > 2)
         or int(page.planarconfig) != 1
         or (274 in tags and int(tags[274].value) != 1)  # rotated or mirrored: decoded whole, then turned
@@ -170,7 +218,8 @@ def _open_tiff(path: Path, tif) -> Bands | None:
     ):
         return None
     bands = Bands(path, tif, page, samples)
-    bands._segment(0)  # a codec tifffile cannot decode without imagecodecs fails here, not mid-restore
+    if bands.segment_bytes > MAX_SEGMENT_BYTES:
+        return None
     bits = {"uint8": "", "uint16": ";16", "float32": ";32F"}[bands.dtype.name]
     mode = ("RGB" if colour == 3 else "L") + ("A" if samples > colour else "") + bits
     pixels = BandView(bands, slice(0, colour), (bands.height, bands.width, colour))
@@ -179,10 +228,10 @@ def _open_tiff(path: Path, tif) -> Bands | None:
         pixels=pixels,  # type: ignore[arg-type]  # array-like: shape, dtype, slicing
         alpha=alpha,  # type: ignore[arg-type]
         icc=bytes(tags[34675].value) if 34675 in tags else None,
-        exif=_tiff_exif(path),
+        exif=_normalise_exif(_tiff_exif(path), reset_orientation=True),
         source_format="TIFF",
         mode=mode,
-        dpi=_tiff_dpi(page),
+        dpi=_clean_dpi(_tiff_dpi(page)),
         notes=_other_images(tif),
     )
     return bands

@@ -89,16 +89,21 @@ def _check_size(width: int, height: int, max_pixels: int | None) -> None:
         )
 
 
+def _clean_dpi(dpi) -> tuple[float, float] | None:
+    """A resolution as two positive numbers rounded to 0.01 (PNG and BMP store dots per metre), or None."""
+    if dpi is None:
+        return None
+    try:
+        dpi = (round(float(dpi[0]), 2), round(float(dpi[1]), 2))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return dpi if dpi[0] > 0 and dpi[1] > 0 else None
+
+
 def _finish(pixels, alpha, *, icc, exif, fmt, mode, dpi, orientation: int | None = None) -> Image:
     if orientation is None:
         orientation = exif_orientation(exif)
-    if dpi is not None:
-        try:
-            dpi = (round(float(dpi[0]), 2), round(float(dpi[1]), 2))  # PNG and BMP store dots per metre
-            if not (dpi[0] > 0 and dpi[1] > 0):
-                dpi = None
-        except (TypeError, ValueError, IndexError):
-            dpi = None
+    dpi = _clean_dpi(dpi)
     if dpi is not None and orientation in (5, 6, 7, 8):
         dpi = (dpi[1], dpi[0])
     return Image(

@@ -60,8 +60,11 @@ def _encode_png_rows(f, chunks: Iterable[np.ndarray], shape: tuple[int, int, int
             np.subtract(rows[:, bpp:], rows[:, :-bpp], out=filtered[:, bpp + 1 :])
         else:
             filtered[:, 0] = 4
-            filtered[:, 1:] = rows - _paeth(rows, previous, bpp)
-        previous = rows[-1]
+            step = max(1, (4 << 20) // row_bytes)  # the predictor's int16 temporaries: ~19x the rows
+            for y in range(0, len(rows), step):
+                above = previous if y == 0 else rows[y - 1]
+                filtered[y : y + step, 1:] = rows[y : y + step] - _paeth(rows[y : y + step], above, bpp)
+        previous = rows[-1].copy()  # the caller may reuse its buffer for the next chunk
         out = z.compress(filtered.tobytes())
         if out:
             pending.append(out)

@@ -147,6 +147,9 @@ def _tiff_kwargs(shape, dtype, *, colour: int, alpha: bool, icc, exif, dpi) -> d
         kw["iccprofile"] = icc
     kw["bigtiff"] = shape[0] * row_bytes > 2**32 - 2**25
     extratags, description, kw["exif_ifds"] = _tiff_exif_tags(exif)
+    if kw["bigtiff"]:  # the EXIF/GPS folders are appended as classic-TIFF IFDs only (write.py says so)
+        extratags = [t for t in extratags if t[0] - 1 not in kw["exif_ifds"]]
+        kw["exif_ifds"] = {}
     if description:
         kw["description"] = description
     kw["extratags"] = extratags

@@ -66,10 +66,18 @@ def _plan(image: Image, caps: FormatCaps, path: Any) -> _Plan:
     exif = bool(image.exif) and caps.exif
     if image.exif and not caps.exif:
         notes.append(f"{name} cannot hold EXIF metadata: it is dropped")
+    elif exif and caps.name == "TIFF" and _raw_bytes(image, dtype, channels, alpha) > 2**32 - 2**25:
+        notes.append("TIFF over 4 GB (BigTIFF): the EXIF and GPS folders are dropped (camera, date and "
+                     "description are kept)")
     elif exif and caps.name == "JPEG" and len(image.exif) > 65533:
         exif = False
         notes.append("the EXIF block is larger than a JPEG can hold (64 KB): it is dropped")
     return _Plan(caps, np.dtype(dtype), channels, alpha, icc, exif, notes)
+
+
+def _raw_bytes(image: Image, dtype: np.dtype, channels: int, alpha: bool) -> int:
+    h, w = image.pixels.shape[:2]
+    return h * w * (channels + alpha) * np.dtype(dtype).itemsize
 
 
 def _icc_space(icc: bytes) -> bytes | None:
