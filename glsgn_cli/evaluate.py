@@ -67,7 +67,8 @@ def evaluate(
         return
     if no_harm:
         typer.echo(f"{no_harm['n']} clean photos  output vs input {no_harm['psnr']:.2f} dB mean, "
-                   f"worst {no_harm['worst']['psnr']:.2f} dB ({no_harm['worst']['name']})")
+                   f"worst {no_harm['worst']['psnr']:.2f} dB ({no_harm['worst']['name']}, "
+                   f"mean shift {no_harm['worst']['shift']:+.1f} levels)")
     if result is None:
         return
     worst = result["worst"]

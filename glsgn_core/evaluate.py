@@ -110,8 +110,10 @@ def evaluate_clean(
     """No harm: restore photos with nothing to remove and score each output against its own input.
 
     A restorer should hand a clean photo back; the PSNR of output against input says how much it
-    changed (identical images score ``inf``). Returns ``{"n", "psnr" (mean), "worst": {"name",
-    "psnr"}, "images": [{"name", "psnr", "ssim"}]}``.
+    changed (identical images score ``inf``), and ``shift`` which way: the mean of output minus input
+    in 8-bit levels (a model that darkens a whole photo shows up here, not only as lost dB). Returns
+    ``{"n", "psnr" (mean), "worst": {"name", "psnr", "shift"}, "images": [{"name", "psnr", "ssim",
+    "shift"}]}``.
     """
     from glsgn_core.data.datasets import list_images
 
@@ -125,11 +127,12 @@ def evaluate_clean(
         out = restore(photo)
         value, structure = _scores(out, photo, with_ssim)
         name = path.relative_to(folder).with_suffix("").as_posix()
-        rows.append({"name": name, "psnr": value, "ssim": structure})
+        shift = float(np.mean(np.asarray(out, np.float64) - photo) * 255)
+        rows.append({"name": name, "psnr": value, "ssim": structure, "shift": shift})
         if on_photo is not None:
             on_photo(name, value)
     worst = min(rows, key=lambda r: r["psnr"])
-    return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"]}, "images": rows}
+    return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"], "shift": worst["shift"]}, "images": rows}
 
 
 def _crop_where_it_changed(inp: np.ndarray, out: np.ndarray, tgt: np.ndarray, size: int):

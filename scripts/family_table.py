@@ -47,7 +47,8 @@ def table(results: list[dict]) -> str:
                          f"{w['gain']:+.2f} ({w['name']}) |")
         if r["clean"]:
             c = r["clean"]
-            lines.append(f"| {r['model']} | clean photos (output vs input) | | {c['psnr']:.2f} | | worst {c['worst']['psnr']:.2f} ({c['worst']['name']}) |")
+            lines.append(f"| {r['model']} | clean photos (output vs input) | | {c['psnr']:.2f} | | worst {c['worst']['psnr']:.2f} "
+                         f"({c['worst']['name']}, mean shift {c['worst'].get('shift', float('nan')):+.1f} levels) |")
     return "\n".join(lines)
 
 

@@ -59,6 +59,10 @@ def test_clean_photos_scored_against_their_own_input(pairs, tmp_path):
         expected = peak_signal_noise_ratio(photo, (0.9 * photo.astype(np.float32)).astype(np.float64), data_range=1.0)
         assert rec["psnr"] == pytest.approx(expected, abs=1e-3)
     assert dimmed["worst"]["psnr"] == min(r["psnr"] for r in dimmed["images"])
+    assert identity["worst"]["shift"] == 0.0
+    darker = evaluate_clean(lambda x: x - np.float32(10 / 255), folder)  # every sample 10 levels down
+    assert all(r["shift"] == pytest.approx(-10.0, abs=1e-3) for r in darker["images"])
+    assert darker["worst"]["shift"] == pytest.approx(-10.0, abs=1e-3)
 
 
 def test_without_ssim_same_psnr_and_no_ssim(pairs):
