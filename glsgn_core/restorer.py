@@ -171,6 +171,10 @@ class Restorer:
         least = self.model.min_size
         if min(h, w) < least:
             raise GlsgnError(f"image is {w}x{h} pixels; this model needs at least {least}x{least}")
+        return self._rows(image, on_window)  # checked above, before the first row is asked for
+
+    def _rows(self, image, on_window) -> Iterator[tuple[int, np.ndarray]]:
+        h, w = image.shape[:2]
         gray = image.shape[2] == 1
 
         def finish(rows: np.ndarray) -> np.ndarray:

@@ -309,3 +309,12 @@ def test_other_float_types_come_back_in_their_own_type(dtype):
         out = Restorer(Identity(), device="cpu", precision="fp32", window=window, overlap=16).restore(image)
         assert out.dtype == dtype and out.shape == image.shape
         np.testing.assert_allclose(out, image, atol=1e-3 if dtype == np.float16 else 1e-6)
+
+
+def test_exception_restore_rows_checks_before_the_first_row():
+    """A generator would only complain when a writer first asks for rows (after creating its file)."""
+    restorer = Restorer(Identity(), device="cpu", precision="fp32")
+    with pytest.raises(GlsgnError, match="needs at least 64x64"):
+        restorer.restore_rows(np.zeros((10, 200, 3), np.uint8))
+    with pytest.raises(GlsgnError, match="unsupported pixel type"):
+        restorer.restore_rows(np.zeros((100, 200, 3), np.int32))
