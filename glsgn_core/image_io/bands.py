@@ -12,20 +12,17 @@ decoded whole by :func:`glsgn_core.image_io.read_image`.
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from glsgn_core.files import atomic_write
 from glsgn_core.image_io.exif import _normalise_exif, _tiff_exif
 from glsgn_core.image_io.formats import format_for_path
-from glsgn_core.image_io.image import Image, ImageReadError, ImageWriteError, _clean_dpi, _one_line, _os_reason
+from glsgn_core.image_io.image import Image, ImageReadError, ImageWriteError, _clean_dpi, _one_line
 from glsgn_core.image_io.png16 import _encode_png_rows
 from glsgn_core.image_io.tiff import _other_images, _stacked, _tiff_dpi, _tiff_kwargs, _write_tiff_rows
-from glsgn_core.image_io.write import _check_destination, _plan
+from glsgn_core.image_io.write import _encode_atomically, _plan
 
 #: Formats :func:`write_image_rows` writes a band at a time.
 ROW_FORMATS = ("TIFF", "PNG")
@@ -302,22 +299,13 @@ def write_image_rows(
         if expected != shape[0]:
             raise ValueError(f"the rows ended at {expected} of {shape[0]}")
 
-    dest = Path(path)
     full = (shape[0], shape[1], samples)
+    if caps.name == "TIFF":
+        kw = _tiff_kwargs(full, image.dtype, colour=shape[2], alpha=alpha is not None, **meta)
+        encode = lambda f: _write_tiff_rows(f, chunks(), full, image.dtype, kw, meta["exif"])  # noqa: E731
+    else:
+        encode = lambda f: _encode_png_rows(f, chunks(), full, image.dtype, **meta)  # noqa: E731
     try:
-        _check_destination(dest)
-        if caps.name == "TIFF":
-            kw = _tiff_kwargs(full, image.dtype, colour=shape[2], alpha=alpha is not None, **meta)
-            atomic_write(dest, lambda f: _write_tiff_rows(f, chunks(), full, image.dtype, kw, meta["exif"]))
-        else:
-            atomic_write(dest, lambda f: _encode_png_rows(f, chunks(), full, image.dtype, **meta))
-    except _RowsFailed as failed:
+        _encode_atomically(path, caps.name, encode)
+    except _RowsFailed as failed:  # the rows' producer failed: its own error, not an encoder's
         raise failed.__cause__ from None  # type: ignore[misc]
-    except ImageWriteError:
-        raise
-    except MemoryError:
-        raise ImageWriteError(f"cannot write '{path}': not enough memory to encode it") from None
-    except OSError as exc:
-        raise ImageWriteError(f"cannot write '{path}': {_os_reason(exc)}") from None
-    except (ValueError, TypeError, KeyError, struct.error, zlib.error) as exc:
-        raise ImageWriteError(f"cannot write '{path}': {caps.name} encoder failed ({_one_line(str(exc))})") from None

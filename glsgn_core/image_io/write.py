@@ -101,7 +101,6 @@ def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95
     caps = format_for_path(path, format)
     plan = _plan(image, caps, path)
     _validate(image, plan, path)
-    dest = Path(path)
     # Any memory layout in (a restorer's output is often a transposed view): the encoders below
     # reinterpret rows as bytes, which needs C order.
     pixels = np.ascontiguousarray(convert_dtype(image.pixels, plan.dtype))
@@ -115,9 +114,15 @@ def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95
         "quality": int(quality),
     }
     encoder = _ENCODERS[caps.name]
+    _encode_atomically(path, caps.name, lambda f: encoder(f, pixels, alpha, **meta))
+
+
+def _encode_atomically(path: Any, format_name: str, encode: Callable[[Any], None]) -> None:
+    """Check the destination, run ``encode(f)`` through atomic_write, and turn what can go wrong into
+    one-line :class:`ImageWriteError` messages (write_image's and write_image_rows' shared tail)."""
     try:
-        _check_destination(dest)
-        atomic_write(dest, lambda f: encoder(f, pixels, alpha, **meta))
+        _check_destination(Path(path))
+        atomic_write(Path(path), encode)
     except ImageWriteError:
         raise
     except MemoryError:
@@ -125,7 +130,7 @@ def write_image(path: str | os.PathLike[str], image: Image, *, quality: int = 95
     except OSError as exc:
         raise ImageWriteError(f"cannot write '{path}': {_os_reason(exc)}") from None
     except (ValueError, TypeError, KeyError, struct.error, zlib.error) as exc:
-        raise ImageWriteError(f"cannot write '{path}': {caps.name} encoder failed ({_one_line(str(exc))})") from None
+        raise ImageWriteError(f"cannot write '{path}': {format_name} encoder failed ({_one_line(str(exc))})") from None
 
 
 def _validate(image: Image, plan: _Plan, path: Any) -> None:
