@@ -152,7 +152,7 @@ def executed_flops(name: str, w: int, h: int) -> dict[str, Any]:
             counted = _measure(name, right - left, bottom - top)
             total += counted["flops"]
     factor = max(-(-h * 4 // win[0]), -(-w * 4 // win[1]), 1)  # as GLSGN.window_context
-    gm = 2 ** (len(restorer.model.config.widths) - 1)
+    gm = restorer.model.config.stem * 2 ** (len(restorer.model.config.widths) - 1)
     gh, gw = -(-h // factor), -(-w // factor)
     total += _global_pass_flops(name, -(-gw // gm) * gm, -(-gh // gm) * gm)
     return {"flops": total, "whole_image_flops": whole, "windows": len(rows) * len(cols)}

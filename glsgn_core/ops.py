@@ -12,22 +12,34 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _channels_last(x: Tensor) -> bool:
+    return x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def tile(x: Tensor, grid: int) -> Tensor:
-    """(N, C, H, W) -> (N * grid**2, C, H / grid, W / grid); H and W must be divisible by ``grid``."""
+    """(N, C, H, W) -> (N * grid**2, C, H / grid, W / grid); H and W must be divisible by ``grid``.
+
+    One copy, in the input's memory layout (channels-last stays channels-last)."""
     n, c, h, w = x.shape
     if h % grid or w % grid:
         raise ValueError(f"cannot tile {h}x{w} into a {grid}x{grid} grid: size must be divisible by {grid}")
     th, tw = h // grid, w // grid
+    if _channels_last(x):
+        t = x.permute(0, 2, 3, 1).reshape(n, grid, th, grid, tw, c).permute(0, 1, 3, 2, 4, 5)
+        return t.reshape(n * grid * grid, th, tw, c).permute(0, 3, 1, 2)
     x = x.reshape(n, c, grid, th, grid, tw).permute(0, 2, 4, 1, 3, 5)
     return x.reshape(n * grid * grid, c, th, tw)
 
 
 def untile(x: Tensor, grid: int) -> Tensor:
-    """Inverse of :func:`tile`: (N * grid**2, C, h, w) -> (N, C, h * grid, w * grid)."""
+    """Inverse of :func:`tile`: (N * grid**2, C, h, w) -> (N, C, h * grid, w * grid), in the input's layout."""
     b, c, th, tw = x.shape
     if b % (grid * grid):
         raise ValueError(f"batch of {b} patches is not a whole number of {grid}x{grid} grids")
     n = b // (grid * grid)
+    if _channels_last(x):
+        t = x.permute(0, 2, 3, 1).reshape(n, grid, grid, th, tw, c).permute(0, 1, 3, 2, 4, 5)
+        return t.reshape(n, grid * th, grid * tw, c).permute(0, 3, 1, 2)
     x = x.reshape(n, grid, grid, c, th, tw).permute(0, 3, 1, 4, 2, 5)
     return x.reshape(n, c, grid * th, grid * tw)
 
@@ -52,12 +64,27 @@ def up2(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-def regrid(x: Tensor, from_grid: int, to_grid: int, tile_size: tuple[int, int]) -> Tensor:
+def regrid(x: Tensor, from_grid: int, to_grid: int, tile_size: tuple[int, int], *, box: bool = True) -> Tensor:
     """Reassemble patches of one grid, resize the whole map, and re-split it into another grid.
 
     This is the "Cat" step of iterative decoding: a map produced on ``from_grid`` patches is turned
     into the matching crops, at ``tile_size`` each, for ``to_grid`` patches of the same image.
+    A shrink by a whole factor is a box average (each output pixel the mean of the k x k input
+    pixels it covers), done on the patches before they are reassembled when k divides their size,
+    so no full-size map is copied; any other change of size (and every change, with ``box=False``)
+    is :func:`resize` of the whole map.
     """
-    whole = untile(x, from_grid) if from_grid > 1 else x
-    whole = resize(whole, (tile_size[0] * to_grid, tile_size[1] * to_grid))
+    th, tw = x.shape[-2:]
+    out_h, out_w = tile_size[0] * to_grid, tile_size[1] * to_grid
+    kh, kw = divmod(th * from_grid, out_h), divmod(tw * from_grid, out_w)
+    if box and kh[1] == kw[1] == 0 and kh[0] == kw[0] > 1:
+        k = kh[0]
+        if th % k == 0 and tw % k == 0:
+            x = F.avg_pool2d(x, k)
+            whole = untile(x, from_grid) if from_grid > 1 else x
+        else:
+            whole = F.avg_pool2d(untile(x, from_grid) if from_grid > 1 else x, k)
+    else:
+        whole = untile(x, from_grid) if from_grid > 1 else x
+        whole = resize(whole, (out_h, out_w))
     return tile(whole, to_grid) if to_grid > 1 else whole

@@ -266,3 +266,136 @@ def test_exception_parse_size(text):
 
 def test_parse_size_takes_one_number_for_a_square():
     assert parse_size("3840x2160") == (3840, 2160) and parse_size("256") == (256, 256)
+
+
+# --- iterative decoding at matching resolution (Eq. 1) ---------------------------------------------
+
+
+def test_previous_pathway_features_reach_the_next_at_full_tile_resolution(tiny_overrides):
+    """One pixel of S1's decoded features F_1, changed, changes S2's level-0 cue at the matching pixel
+    alone, by a quarter (the 2x2 box that takes F_1 to S2's scale): the cue keeps its resolution."""
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides).eval()
+    x = torch.rand(1, 3, 128, 128)  # S1: 16 tiles of 32x32; S2: 4 tiles of 32x32 over the 64x64 half image
+    y, x_ = 37, 90  # a pixel of the whole full-resolution map
+
+    def run(bump: float) -> torch.Tensor:
+        seen = {}
+
+        def perturb(module, inputs, out):
+            f = out.features.clone()
+            f[(y // 32) * 4 + x_ // 32, :, y % 32, x_ % 32] += bump
+            return out._replace(features=f)
+
+        hooks = [model.locals[0].register_forward_hook(perturb),
+                 model.locals[1].joins["0"].register_forward_pre_hook(lambda m, inp: seen.update(cue=inp[0].clone()))]  # fmt: skip
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        return seen["cue"]
+
+    change = run(1.0) - run(0.0)
+    assert change.shape == (4, tiny_overrides["widths"][0], 32, 32)
+    ty, tx = y // 2, x_ // 2  # the pixel on S2's whole half-size map
+    where = ((ty // 32) * 2 + tx // 32, slice(None), ty % 32, tx % 32)
+    torch.testing.assert_close(change[where], torch.full_like(change[where], 0.25))
+    change[where] = 0
+    assert change.abs().max() == 0
+
+
+def test_global_features_join_each_local_pathway_at_their_own_resolution(tiny_overrides):
+    """F_g (the image at 1/4, decoded at full tile resolution) meets S1 at level 2, S2 at level 1 and S3 at
+    level 0, cut into tiles but not resampled; F_{i-1} meets S2 and S3 at level 0."""
+    torch.manual_seed(0)
+    model = create_model("glsgn-full", **tiny_overrides).eval()
+    w0 = tiny_overrides["widths"][0]
+    assert {k: j.in_channels for k, j in model.locals[0].joins.items()} == {"2": w0}
+    assert {k: j.in_channels for k, j in model.locals[1].joins.items()} == {"0": w0, "1": w0}
+    assert {k: j.in_channels for k, j in model.locals[2].joins.items()} == {"0": 2 * w0}
+    seen = {}
+    model.sg.register_forward_hook(lambda m, inp, out: seen.update(fg=out.features))
+    model.locals[0].joins["2"].register_forward_pre_hook(lambda m, inp: seen.update(s1=inp[0]))
+    with torch.no_grad():
+        model(torch.rand(1, 3, 128, 192))
+    assert torch.equal(seen["s1"], tile(seen["fg"], 4))
+
+
+def test_stem_model_shapes_windows_context_and_channels_last():
+    """glsgn-cpu's pixel-unshuffle stem: shapes, the global-pass context, and the same result in
+    channels-last layout (tile and untile keep it)."""
+    torch.manual_seed(0)
+    cfg = dict(widths=(4, 8, 8, 8), stem=2, enc_blocks=(1, 0, 0), dec_blocks=(1, 1, 0), mid_blocks=1)
+    model = create_model("glsgn-cpu", **cfg).eval()
+    assert model.pad_multiple == 64 and model.feature_stride == 8
+    x = torch.rand(1, 3, 100, 131)
+    with torch.no_grad():
+        out = model(x)
+        assert out.image.shape == x.shape and [p.shape[-1] for p in out.pathways] == [33, 131, 66, 33]
+        xp = torch.nn.functional.pad(x, (0, 192 - 131, 0, 128 - 100), mode="reflect")
+        a = model(xp).image
+        b = model(xp, context=model.global_pass(down2(down2(xp)))).image
+        torch.testing.assert_close(a, b)
+        cl = model.to(memory_format=torch.channels_last)(xp.contiguous(memory_format=torch.channels_last)).image
+        torch.testing.assert_close(cl, a, rtol=1e-4, atol=1e-5)
+
+
+# --- ablation switches (Table III, Table V) --------------------------------------------------------
+
+SWITCHES = {"glsgn-no-lp": {"synthesis": "s1"}, "glsgn-lp-nomask": {"synthesis": "lp-nomask"},
+            "glsgn-h0": {"high_scales": 1}, "glsgn-h0h1": {"high_scales": 2},
+            "glsgn-ssim": {"synthesis": "s1", "ssim_loss": 1.0}}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SWITCHES))
+def test_each_variant_is_its_switch_and_changes_the_output(name, tiny_overrides):
+    from dataclasses import asdict
+
+    full, variant = asdict(create_model("glsgn-full").config), asdict(create_model(name).config)
+    assert {k: v for k, v in variant.items() if full[k] != v} == SWITCHES[name]
+    torch.manual_seed(0)
+    ref = create_model("glsgn-full", **tiny_overrides).eval()
+    model = create_model(name, **tiny_overrides).eval()
+    missing, _ = model.load_state_dict(ref.state_dict(), strict=False)
+    assert missing == []  # every weight the variant has, the full model has too
+    for m in (ref, model):  # masks away from 1, so dropping them shows
+        for path in (m.sg, *m.locals):
+            if path.mask is not None:
+                torch.nn.init.normal_(path.mask.bias, 0.0, 1.0)
+    model.load_state_dict({k: v for k, v in ref.state_dict().items() if k in model.state_dict()})
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        a, b = ref(x), model(x)
+    assert not torch.allclose(a.image, b.image, atol=1e-4)
+    if SWITCHES[name].get("synthesis") == "s1":
+        assert torch.equal(b.image, b.pathways[1])  # B_out is S1's restored image, reassembled
+
+
+def test_mask_heads_follow_the_kept_bands():
+    def heads(name):
+        m = create_model(name, **{"widths": (4, 8, 8, 8, 8), "enc_blocks": (0,) * 4, "dec_blocks": (0,) * 4})
+        return [p.mask is not None for p in (m.locals[0], m.locals[1], m.sg)]
+
+    assert heads("glsgn-full") == [True, True, True]
+    assert heads("glsgn-h0h1") == [True, True, False]
+    assert heads("glsgn-h0") == [True, False, False]
+    assert heads("glsgn-lp-nomask") == heads("glsgn-no-lp") == [False, False, False]
+
+
+@pytest.mark.parametrize("scales", [1, 2])
+def test_lp_fewer_scales_reconstruct_the_pyramid_exactly(scales, dtype):
+    img = torch.rand(2, 3, 64, 96, dtype=dtype)
+    half, noise = down2(img), torch.rand(2, 3, 16, 24, dtype=dtype)
+    for masks in (None, [torch.ones_like(t) for t in (img, half)][:scales]):
+        out = laplacian_synthesis(img, half, noise, down2(half), masks, high_scales=scales)
+        torch.testing.assert_close(out, img, rtol=0, atol=1e-6 if dtype == torch.float32 else 1e-12)
+
+
+def test_weights_of_earlier_sessions_build_as_they_were_trained():
+    """A config that names ``lp`` (sessions 1-8) joins the cues at the bottleneck only, as trained."""
+    from dataclasses import asdict
+
+    old = {k: v for k, v in asdict(create_model("glsgn-lite").config).items() if k not in ("synthesis", "cues", "high_scales", "stem", "ssim_loss")}
+    model = create_model("glsgn-lite", **old, lp=False)
+    assert model.config.cues == "bottleneck" and model.config.synthesis == "lp-nomask"
+    assert all(len(p.joins) == 0 for p in model.locals)

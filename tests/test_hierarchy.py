@@ -52,11 +52,30 @@ def test_regrid_same_grid_and_size_is_identity():
 
 
 def test_regrid_matches_crop_of_resized_whole():
-    """Patches of grid 4 regridded to grid 2 equal the 2x2 crops of the reassembled, resized map."""
+    """Patches of grid 4 regridded to grid 2 equal the 2x2 crops of the reassembled, resized map:
+    a box average for a whole shrink factor, :func:`resize` otherwise."""
     whole = torch.randn(1, 2, 16, 16)
-    out = regrid(tile(whole, 4), 4, 2, (4, 4))
-    expected = tile(resize(whole, (8, 8)), 2)
-    torch.testing.assert_close(out, expected)
+    box = torch.nn.functional.avg_pool2d(whole, 2)
+    torch.testing.assert_close(regrid(tile(whole, 4), 4, 2, (4, 4)), tile(box, 2))
+    torch.testing.assert_close(regrid(tile(whole, 4), 4, 2, (3, 3)), tile(resize(whole, (6, 6)), 2))
+    torch.testing.assert_close(regrid(whole, 1, 4, (8, 8)), tile(resize(whole, (32, 32)), 4))
+
+
+def test_regrid_box_shrink_across_patch_borders():
+    """A shrink factor that does not divide the patch size averages across patch borders, like the whole map's."""
+    whole = torch.randn(1, 3, 12, 12)  # grid 4: 3 x 3 patches; shrink by 2 straddles their borders
+    torch.testing.assert_close(regrid(tile(whole, 4), 4, 2, (3, 3)), tile(torch.nn.functional.avg_pool2d(whole, 2), 2))
+
+
+@pytest.mark.parametrize("grid", [1, 2, 4])
+def test_tile_untile_keep_channels_last(grid):
+    x = torch.randn(2, 5, 8 * grid, 4 * grid).contiguous(memory_format=torch.channels_last)
+    t = tile(x, grid)
+    assert t.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(t, tile(x.contiguous(), grid), rtol=0, atol=0)
+    back = untile(t, grid)
+    assert back.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(back, x)
 
 
 def test_down2_is_bilinear_half_and_up2_doubles(dtype):

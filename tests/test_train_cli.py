@@ -233,3 +233,17 @@ def test_smoke_torchrun_two_processes_on_cpu(tmp_path) -> None:
     assert state["step"] == 6 and state["data"]["world"] == 2
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
 
+
+
+def test_ssim_variant_adds_its_loss_term(pairs, tmp_path) -> None:
+    """Table V's glsgn-ssim trains with 1 - SSIM(B_out, B) beside L1; glsgn-no-lp, the same network, without."""
+    tiny = json.dumps({"widths": [4, 8, 8, 8, 8], "enc_blocks": [0, 0, 0, 0], "dec_blocks": [1, 0, 0, 0], "mid_blocks": 1})
+    logged = {}
+    for config in ("glsgn-ssim", "glsgn-no-lp"):
+        run = tmp_path / config
+        r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--steps", "2", "--log-every", "1",
+                  "--config", config, "--model-config", tiny, "--adversarial-weight", "0", *NO_VGG, "--crop", "64x64", "--workers", "0", "--precision", "fp32")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        logged[config] = [x for x in records(run) if "loss" in x]
+    assert all(0 < x["ssim"] < 1 and x["loss"] == pytest.approx(x["l1"] + x["ssim"], rel=1e-5) for x in logged["glsgn-ssim"])
+    assert all("ssim" not in x and x["loss"] == pytest.approx(x["l1"], rel=1e-6) for x in logged["glsgn-no-lp"])

@@ -9,16 +9,16 @@ Sg, S1, S2, S3 on tensors of a single size (a quarter of the input per side):
     S3: the image at 1/4               (1 patch)
 
 They are tied together by iterative decoding (the decoded features of Sg and of the previous local
-pathway join each pathway's bottleneck), perceptual attention consistency (PAC, Eq. 2-3), patch
-normalisation in the local decoders (PN, Eq. 4-5) and a Laplacian-pyramid synthesis with learned
-masks (LP, Eq. 6-7). Readings of the paper where it is terse are in ``../shared/GUIDE.md`` and
-in the comments below.
+pathway join each pathway's decoder at the resolution of the encoder level they meet, Eq. 1),
+perceptual attention consistency (PAC, Eq. 2-3), patch normalisation in the local decoders (PN,
+Eq. 4-5) and a Laplacian-pyramid synthesis with learned masks (LP, Eq. 6-7). Readings of the paper
+where it is terse are in ``../shared/GUIDE.md`` and in the comments below.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -33,18 +33,35 @@ LOCAL_GRIDS = (4, 2, 1)  # patches per side for S1, S2, S3
 MIN_SIZE = 64
 
 
+SYNTHESES = ("lp", "lp-nomask", "s1")
+CUES = ("matched", "bottleneck")
+
+
 @dataclass(frozen=True)
 class GLSGNConfig:
-    # Defaults are glsgn-full, sized to Table I: 15.68 M parameters, 0.623 TFLOPs (2 x MACs) at 3840x2160.
+    # Defaults are glsgn-full, sized to Table I: 15.68 M parameters, 0.625 TFLOPs (2 x MACs) at 3840x2160.
     widths: tuple[int, ...] = (12, 24, 48, 96, 288)  # channels per encoder level (each level halves H, W)
     enc_blocks: tuple[int, ...] = (0, 0, 0, 1)  # residual blocks per encoder level, before each downsampling
     dec_blocks: tuple[int, ...] = (1, 0, 1, 1)  # residual blocks per decoder level, after each upsampling
     mid_blocks: int = 2  # residual blocks at the bottleneck
     in_chans: int = 3
+    # Each pathway's tile enters as stem x stem pixel blocks (pixel unshuffle): the first level then runs
+    # at 1/stem of the tile's resolution with widths[0] channels instead of a few channels at full size.
+    stem: int = 1
+    # Iterative decoding: where the decoded features of the global pathway (F_g) and of the previous
+    # local pathway (F_{i-1}) join a pathway. "matched": each at the encoder level of its own
+    # resolution (F_g, at 1/4 of the image, at S1's level 2, S2's level 1, S3's level 0; F_{i-1},
+    # finer than any level of the next pathway, at level 0), and both again at the bottleneck.
+    # "bottleneck": there only (the weights of sessions 1-8).
+    cues: str = "matched"
     local: bool = True  # False: the global pathway alone (Table III "Global-Only")
     pn: bool = True  # patch normalisation in the local decoders
     pac: bool = True  # False: each pathway uses only its own (plain) spatial attention
-    lp: bool = True  # False: the pyramid is summed with every mask fixed at 1
+    # How B_out is made: "lp" the pyramid with learned masks (Eq. 6-7); "lp-nomask" the pyramid with
+    # every mask fixed at 1; "s1" no pyramid at all, B_out is S1's restored image.
+    synthesis: str = "lp"
+    high_scales: int = 3  # high-frequency bands the pyramid keeps (Table V: 1 = h0, 2 = h0 + h1, 3 = all)
+    ssim_loss: float = 0.0  # training objective: weight of 1 - SSIM(B_out, B) (Table V's GLSGN_SSIM)
     sigma1: float = 0.5  # PAC weight of the previous local pathway's attention
     sigma2: float = 0.5  # PAC weight of the global pathway's attention
     pn_eps: float = 1e-2
@@ -56,6 +73,37 @@ class GLSGNConfig:
             raise ValueError("enc_blocks and dec_blocks need one entry per level above the bottleneck")
         if not (0.0 <= self.sigma1 <= 1.0 and 0.0 <= self.sigma2 <= 1.0):
             raise ValueError("sigma1 and sigma2 must lie in [0, 1]")
+        if self.stem not in (1, 2, 4):
+            raise ValueError(f"stem must be 1, 2 or 4, got {self.stem}")
+        if self.cues not in CUES:
+            raise ValueError(f"cues must be one of {', '.join(CUES)}, got {self.cues!r}")
+        if levels < 3:
+            raise ValueError("GLSGN needs at least 3 encoder levels (widths)")
+        if self.synthesis not in SYNTHESES:
+            raise ValueError(f"synthesis must be one of {', '.join(SYNTHESES)}, got {self.synthesis!r}")
+        if self.high_scales not in (1, 2, 3):
+            raise ValueError(f"high_scales must be 1, 2 or 3, got {self.high_scales}")
+
+    def cue_levels(self, pathway: int) -> dict[str, int]:
+        """Where local pathway ``pathway`` (0 = S1) takes each cue above the bottleneck: the encoder
+        level whose resolution is the cue's own (or the finest level, for a finer cue)."""
+        if self.cues != "matched":
+            return {}
+        levels = {"global": 2 - pathway}  # S_i's level l is at 1 / (2**(i + l) * stem) of the image; F_g at 1 / (4 * stem)
+        if pathway > 0:
+            levels["previous"] = 0
+        return {k: v for k, v in levels.items() if v < len(self.widths) - 1}  # the bottleneck takes every cue anyway
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config written before iterative decoding joined at full resolution (weights of sessions
+    1-8: they name ``lp``) as today's fields, so those weights load and run as they were trained."""
+    if "lp" not in config:
+        return config
+    config = dict(config)
+    config.setdefault("synthesis", "lp" if config.pop("lp") else "lp-nomask")
+    config.setdefault("cues", "bottleneck")
+    return config
 
 
 class GLSGNOutput(NamedTuple):
@@ -93,7 +141,8 @@ def patch_gain(x_in: Tensor, x_out: Tensor, grid: int, eps: float, max_gain: flo
     b, c = x_out.shape[:2]
     if grid == 1:
         return x_out.new_ones(b, c, 1, 1)
-    r = (x_out.float().abs() / (x_in.float().abs() + eps)).mean(dim=(2, 3))
+    # In place on two temporaries: at full resolution the passes over memory are the cost, not the arithmetic.
+    r = x_out.float().abs().div_(x_in.float().abs().add_(eps)).mean(dim=(2, 3))
     r = r.reshape(b // grid**2, grid, grid, c).permute(0, 3, 1, 2)  # (N, C, grid, grid)
 
     def neighbour_sum(t: Tensor) -> Tensor:
@@ -116,7 +165,7 @@ class PatchNorm(nn.Module):
         nn.init.zeros_(self.bias.bias)
 
     def forward(self, x_in: Tensor, x_out: Tensor, grid: int) -> Tensor:
-        return patch_gain(x_in, x_out, grid, self.eps, self.max_gain) * x_out + self.bias(x_out)
+        return self.bias(x_out).addcmul_(patch_gain(x_in, x_out, grid, self.eps, self.max_gain), x_out)  # one pass, in place
 
 
 class ResBlock(nn.Module):
@@ -126,7 +175,7 @@ class ResBlock(nn.Module):
         self.pn = pn
 
     def forward(self, x: Tensor, grid: int = 1) -> Tensor:
-        y = x + self.body(x)
+        y = self.body(x).add_(x)  # in place: a fresh full-size sum would cost an allocation per block
         return y if self.pn is None else self.pn(x, y, grid)
 
 
@@ -142,36 +191,58 @@ class SpatialAttention(nn.Module):
         return self.net(x)
 
 
-class Pathway(nn.Module):
-    """One encoder-decoder. ``cue_chans`` extra channels (decoded features of other pathways) are
-    concatenated with the encoder output before decoding (iterative decoding)."""
+def unshuffled(conv: nn.Module, stem: int) -> nn.Module:
+    """``conv`` on stem x stem pixel blocks, or ``conv`` itself when the stem is 1."""
+    return conv if stem == 1 else nn.Sequential(nn.PixelUnshuffle(stem), conv)
 
-    def __init__(self, cfg: GLSGNConfig, *, cue_chans: int, pn: bool, mask_head: bool, global_attention: bool):
+
+def shuffled(conv: nn.Module, stem: int) -> nn.Module:
+    """``conv``'s stem**2-fold channels laid out as stem x stem pixel blocks, or ``conv`` itself."""
+    return conv if stem == 1 else nn.Sequential(conv, nn.PixelShuffle(stem))
+
+
+class Pathway(nn.Module):
+    """One encoder-decoder. Decoded features of other pathways (iterative decoding) join the decoder
+    at the encoder levels ``joins`` names (level -> cue channels there) and, ``bottleneck_cues``
+    channels of them, at the bottleneck."""
+
+    def __init__(self, cfg: GLSGNConfig, *, joins: dict[int, int], bottleneck_cues: int, pn: bool, mask_head: bool, global_attention: bool):
         super().__init__()
-        w = cfg.widths
+        w, s, c = cfg.widths, cfg.stem, cfg.in_chans
 
         def block(dim: int, with_pn: bool = False) -> ResBlock:
             return ResBlock(dim, PatchNorm(dim, eps=cfg.pn_eps, max_gain=cfg.pn_max_gain) if with_pn else None)
 
-        self.intro = conv3x3(cfg.in_chans, w[0])
+        self.intro = unshuffled(conv3x3(c * s * s, w[0]), s)
         self.encoder = nn.ModuleList(nn.ModuleList(block(d) for _ in range(n)) for d, n in zip(w, cfg.enc_blocks))
         self.down = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in zip(w[:-1], w[1:]))
         self.attention = SpatialAttention(w[-1])
-        self.fuse = nn.Conv2d(w[-1] + cue_chans, w[-1], 1)
+        self.bottleneck_cues = bool(bottleneck_cues)
+        self.fuse = nn.Conv2d(w[-1] + bottleneck_cues, w[-1], 1)
+        # Above the bottleneck, the cues are concatenated with the encoder level's features and mixed by
+        # a 1x1 convolution whose block on the pathway's own channels is the identity: the join adds the
+        # cues to the skip. Zero at start, so a pathway starts as itself and learns what to take.
+        self.joins = nn.ModuleDict({str(lv): nn.Conv2d(n, w[lv], 1) for lv, n in sorted(joins.items())})
+        for join in self.joins.values():
+            nn.init.zeros_(join.weight)
+            nn.init.zeros_(join.bias)
         self.middle = nn.ModuleList(block(w[-1]) for _ in range(cfg.mid_blocks))
         self.up = nn.ModuleList(nn.Sequential(nn.Conv2d(b, 4 * a, 1), nn.PixelShuffle(2)) for a, b in zip(w[:-1], w[1:]))
         self.decoder = nn.ModuleList(nn.ModuleList(block(d, pn) for _ in range(n)) for d, n in zip(w, cfg.dec_blocks))
-        self.out = conv3x3(w[0], cfg.in_chans)
+        self.out = shuffled(conv3x3(w[0], c * s * s), s)
+        out = self.out if s == 1 else self.out[0]
         with torch.no_grad():  # start near the identity mapping B_i = I_i, but keep every gradient alive
-            self.out.weight.mul_(0.1)
-            self.out.bias.zero_()
-        self.mask = conv3x3(w[0], cfg.in_chans) if mask_head else None
+            out.weight.mul_(0.1)
+            out.bias.zero_()
+        self.mask = shuffled(conv3x3(w[0], c * s * s), s) if mask_head else None
         if self.mask is not None:
-            nn.init.constant_(self.mask.bias, 2.0)  # masks start near 1: the plain pyramid
+            nn.init.constant_((self.mask if s == 1 else self.mask[0]).bias, 2.0)  # masks start near 1: the plain pyramid
         # f_att^g(F_g) of Eq. 2: the global pathway's attention computed on its *decoded* features.
         self.decoded_attention = SpatialAttention(w[0]) if global_attention else None
 
-    def forward(self, x: Tensor, *, grid: int, cues: list[Tensor], attention: list[tuple[float, Tensor]]) -> PathwayOutput:
+    def forward(self, x: Tensor, *, grid: int, cues: Callable[[int], list[Tensor]], attention: list[tuple[float, Tensor]]) -> PathwayOutput:
+        """``cues(level)``: the other pathways' decoded features at encoder level ``level``'s size."""
+        last = len(self.down)
         h = self.intro(x)
         skips = []
         for blocks, down in zip(self.encoder, self.down):
@@ -183,12 +254,14 @@ class Pathway(nn.Module):
         # PAC (Eq. 2-3): average with the other pathways' maps, normalised by 1 + sum of weights.
         mixed = own + sum(wt * m for wt, m in attention) if attention else own
         h = h * (mixed / (1.0 + sum(wt for wt, _ in attention)))
-        h = self.fuse(torch.cat([h, *cues], dim=1)) if cues else self.fuse(h)
+        h = self.fuse(torch.cat([h, *cues(last)], dim=1)) if self.bottleneck_cues else self.fuse(h)
         for blk in self.middle:
             h = blk(h)
-        for up, blocks, skip in zip(reversed(self.up), reversed(self.decoder), reversed(skips)):
-            h = up(h) + skip
-            for blk in blocks:
+        for level in reversed(range(last)):
+            h = self.up[level](h).add_(skips[level])
+            if str(level) in self.joins:
+                h = h.add_(self.joins[str(level)](torch.cat(cues(level), dim=1)))
+            for blk in self.decoder[level]:
                 h = blk(h, grid)
         return PathwayOutput(
             image=x + self.out(h),
@@ -203,31 +276,44 @@ class GLSGN(nn.Module):
     def __init__(self, **kwargs) -> None:
         super().__init__()
         # Lists arrive from JSON metadata and checkpoints; the config keeps tuples.
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in upgrade_config(kwargs).items()}
         self.config = cfg = GLSGNConfig(**kwargs)
-        w0 = cfg.widths[0]
-        self.sg = Pathway(cfg, cue_chans=0, pn=False, mask_head=cfg.lp, global_attention=cfg.local and cfg.pac)
-        self.locals = nn.ModuleList(
-            Pathway(cfg, cue_chans=w0 * (1 if i == 0 else 2), pn=cfg.pn, mask_head=cfg.lp and i < 2, global_attention=False)
-            for i in range(len(LOCAL_GRIDS) if cfg.local else 0)
-        )
+        w0, masked = cfg.widths[0], cfg.synthesis == "lp"
+        # Pathways whose high band B_out uses: S1 (h1), S2 (h2), Sg (h3), finest first.
+        banded = (1, 2)[: cfg.high_scales] if cfg.synthesis != "s1" else ()
+        self.sg = Pathway(cfg, joins={}, bottleneck_cues=0, pn=False, mask_head=masked and cfg.high_scales == 3,
+                          global_attention=cfg.local and cfg.pac)  # fmt: skip
+        paths = []
+        for i in range(len(LOCAL_GRIDS) if cfg.local else 0):
+            joins: dict[int, int] = {}
+            for level in cfg.cue_levels(i).values():
+                joins[level] = joins.get(level, 0) + w0
+            paths.append(Pathway(cfg, joins=joins, bottleneck_cues=w0 * (1 if i == 0 else 2), pn=cfg.pn, mask_head=masked and i + 1 in banded,
+                                 global_attention=False))  # fmt: skip
+        self.locals = nn.ModuleList(paths)
 
     min_size = MIN_SIZE  # smallest input side the model accepts
     scale = 1  # restores at the input's size
 
     @property
     def pad_multiple(self) -> int:
-        # 4 x 4 patches, each halved once per encoder level, and the pyramid halves the 1/4 maps once more.
-        return max(4 * 2 ** (len(self.config.widths) - 1), 8)
+        # 4 x 4 patches, each unshuffled by the stem and halved once per encoder level below it, and the
+        # pyramid halves the 1/4 maps once more.
+        return max(4 * self.config.stem * 2 ** (len(self.config.widths) - 1), 8)
+
+    @property
+    def feature_stride(self) -> int:
+        """Image pixels per pixel of the global pathway's decoded features (its input is at 1/4)."""
+        return 4 * self.config.stem
 
     def forward(self, x: Tensor, context: GlobalContext | PathwayOutput | None = None) -> GLSGNOutput:
         """Restore ``x`` (N, 3, H, W), H and W >= 64; the model pads and crops itself.
 
         ``context``, for inputs that are windows of a larger image, replaces the global pathway's
         decoded features and attention (the cues every local pathway receives) by the whole image's
-        (see :meth:`window_context`). Its maps must have a quarter of the *padded* input's size
-        (``pad_multiple``). The global pathway still runs on the window's own quarter-size view for
-        the pyramid's band at that scale (B_g's high band, and the mask M_3): from the whole
+        (see :meth:`window_context`). Its maps must have 1/``feature_stride`` of the *padded* input's
+        size (``pad_multiple``). The global pathway still runs on the window's own quarter-size view
+        for the pyramid's band at that scale (B_g's high band, and the mask M_3): from the whole
         image's view, downscaled further to fit, that band would be empty.
         """
         h, w = x.shape[-2:]
@@ -250,28 +336,37 @@ class GLSGN(nn.Module):
 
     def global_pass(self, x: Tensor) -> PathwayOutput:
         """Run the global pathway alone on an already downscaled image (any size >= 16 px per side)."""
-        m = 2 ** (len(self.config.widths) - 1)
+        m = self.config.stem * 2 ** (len(self.config.widths) - 1)
         h, w = x.shape[-2:]
         xp = F.pad(x, (0, -w % m, 0, -h % m), mode="replicate")
-        out = self.sg(xp, grid=1, cues=[], attention=[])
-        return PathwayOutput(*(t[..., :h, :w] if t is not None else None for t in out))
+        out = self.sg(xp, grid=1, cues=lambda level: [], attention=[])
+
+        def crop(t: Tensor | None) -> Tensor | None:
+            if t is None:
+                return None
+            f = xp.shape[-1] // t.shape[-1]  # 1 for images and masks, the stem for features
+            return t[..., : -(-h // f), : -(-w // f)]
+
+        return PathwayOutput(*(crop(t) for t in out))
 
     def window_context(self, size: tuple[int, int], window: tuple[int, int], view: ImageView) -> Callable[[Window], GlobalContext]:
         """:class:`~glsgn_core.models.base.WindowContext`: one global pass on the whole image,
         downscaled to fit a quarter window (so it costs what a window's own global pass costs), and
-        each window's crop of it at a quarter of the window's padded size."""
+        each window's crop of it at 1/``feature_stride`` of the window's padded size."""
         h, w = size
         factor = max(-(-h * 4 // window[0]), -(-w * 4 // window[1]), 1)
         small = view(factor)
         g = self.global_pass(small)
-        # The view covers ceil(H / factor) * factor image rows (and likewise columns).
-        extent = (small.shape[-2] * factor, small.shape[-1] * factor)
-        m = self.pad_multiple
+        # The view covers ceil(H / factor) * factor image rows (and likewise columns); the features
+        # cover ceil(view / stem) * stem of the view's.
+        s = self.config.stem
+        extent = (g.features.shape[-2] * s * factor, g.features.shape[-1] * s * factor)
+        m, stride = self.pad_multiple, self.feature_stride
 
         def crop(box: Window) -> GlobalContext:
             hp, wp = -(-box.size[0] // m) * m, -(-box.size[1] // m) * m
-            ys = box.top + (torch.arange(hp // 4, device=small.device) + 0.5) * 4
-            xs = box.left + (torch.arange(wp // 4, device=small.device) + 0.5) * 4
+            ys = box.top + (torch.arange(hp // stride, device=small.device) + 0.5) * stride
+            xs = box.left + (torch.arange(wp // stride, device=small.device) + 0.5) * stride
             gy, gx = torch.meshgrid(2 * ys / extent[0] - 1, 2 * xs / extent[1] - 1, indexing="ij")
             grid = torch.stack([gx, gy], dim=-1)[None]
 
@@ -289,92 +384,154 @@ class GLSGN(nn.Module):
         scales = [x, down2(x)]
         scales.append(down2(scales[1]))  # full, 1/2, 1/4
         tile_hw = scales[2].shape[-2:]
-        bottleneck = (tile_hw[0] >> (len(cfg.widths) - 1), tile_hw[1] >> (len(cfg.widths) - 1))
 
-        g = self.sg(scales[2], grid=1, cues=[], attention=[])
+        def level_size(level: int) -> tuple[int, int]:
+            f = cfg.stem << level
+            return tile_hw[0] // f, tile_hw[1] // f
+
+        g = self.sg(scales[2], grid=1, cues=lambda level: [], attention=[])
         if context is not None:
             g = g._replace(features=context.features, decoded_attention=context.decoded_attention)
         if not cfg.local:  # Global-Only: the global restoration applied as a low-frequency correction
             correction = F.interpolate(g.image - scales[2], size=x.shape[-2:], mode="bilinear", align_corners=False)
             return x + correction, [g.image]
 
-        outputs, masks = [], []
+        bottleneck = level_size(len(cfg.widths) - 1)
+        box = cfg.cues != "bottleneck"  # the weights of sessions 1-8 were trained on cues shrunk by antialiased bilinear
+        outputs, masks = [], {}
         prev: tuple[int, PathwayOutput] | None = None
-        for path, grid, img in zip(self.locals, LOCAL_GRIDS, scales):
-            cues = [regrid(g.features, 1, grid, bottleneck)]
-            att = [(cfg.sigma2, regrid(g.decoded_attention, 1, grid, bottleneck))] if cfg.pac else []
-            if prev is not None:
-                cues.append(regrid(prev[1].features, prev[0], grid, bottleneck))
-                if cfg.pac:
-                    att.append((cfg.sigma1, regrid(prev[1].attention, prev[0], grid, bottleneck)))
+        for i, (path, grid, img) in enumerate(zip(self.locals, LOCAL_GRIDS, scales)):
+            # Iterative decoding (Eq. 1): F_g, and F_{i-1} reassembled from its tiles, resized to the
+            # level they join (F_g is only cut into tiles at its matched level) and re-split into tiles.
+            sources = {"global": (1, g.features)} | ({"previous": (prev[0], prev[1].features)} if prev else {})
+            where = cfg.cue_levels(i)
+
+            def cues(level: int, grid=grid, sources=sources, where=where) -> list[Tensor]:
+                size = level_size(level)
+                bottom = level == len(cfg.widths) - 1
+                return [regrid(f, g_from, grid, size, box=box) for name, (g_from, f) in sources.items() if bottom or where.get(name) == level]
+
+            att = [(cfg.sigma2, regrid(g.decoded_attention, 1, grid, bottleneck, box=box))] if cfg.pac else []
+            if prev is not None and cfg.pac:
+                att.append((cfg.sigma1, regrid(prev[1].attention, prev[0], grid, bottleneck, box=box)))
             out = path(tile(img, grid), grid=grid, cues=cues, attention=att)
             outputs.append(untile(out.image, grid))
             if out.mask is not None:
-                masks.append(untile(out.mask, grid))
+                masks[i] = untile(out.mask, grid)
             prev = (grid, out)
         if g.mask is not None:
-            masks.append(g.mask)
-        image = laplacian_synthesis(outputs[0], outputs[1], g.image, outputs[2], masks or None)
+            masks[2] = g.mask
+        b1, b2, b3 = outputs
+        if cfg.synthesis == "s1":
+            image = b1
+        else:
+            image = laplacian_synthesis(b1, b2, g.image, b3, [masks[k] for k in sorted(masks)] or None, high_scales=cfg.high_scales)
         return image, [g.image, *outputs]
 
 
-def laplacian_synthesis(b1: Tensor, b2: Tensor, bg: Tensor, b3: Tensor, masks: list[Tensor] | None = None) -> Tensor:
+def laplacian_synthesis(b1: Tensor, b2: Tensor, bg: Tensor, b3: Tensor, masks: list[Tensor] | None = None, *, high_scales: int = 3) -> Tensor:
     """Eq. 6-7: B_out = h1*M1 + Up(h2*M2 + Up(h3*M3 + l)).
 
     h1, h2, h3 are the high-frequency bands of B_1 (full), B_2 (1/2) and B_g (1/4); our reading of
     l is the low-pass band of B_3 on the 1/4 grid, Up(Down(B_3)), so that h3 + l has the 1/4 map's
     full spectrum and, with every mask at 1, pathway outputs that form an image's pyramid
-    reconstruct that image exactly. ``masks=None`` means every mask is 1.
+    reconstruct that image exactly. ``masks=None`` means every mask is 1; else one mask per kept band,
+    finest first.
+
+    ``high_scales`` < 3 keeps only the finest bands (Table V): with 2, B_out = h1*M1 + Up(h2*M2 + B_3),
+    with 1, B_out = h1*M1 + Up(B_2): the pathway below the last kept band gives that level whole.
     """
 
     def high(t: Tensor) -> Tensor:
         return t - up2(down2(t))
 
-    m1, m2, m3 = masks if masks is not None else (1.0, 1.0, 1.0)
-    low = up2(down2(b3))
-    return high(b1) * m1 + up2(high(b2) * m2 + up2(high(bg) * m3 + low))
+    m = masks if masks is not None else [1.0] * high_scales
+    if high_scales == 1:
+        return high(b1) * m[0] + up2(b2)
+    coarse = b3 if high_scales == 2 else high(bg) * m[2] + up2(down2(b3))
+    return high(b1) * m[0] + up2(high(b2) * m[1] + up2(coarse))
 
 
 _FULL = GLSGNConfig()
+_LITE = replace(_FULL, widths=(8, 16, 32, 64, 128), enc_blocks=(0, 0, 0, 0), dec_blocks=(1, 0, 0, 0), mid_blocks=1)
+_CPU = replace(_FULL, widths=(24, 48, 96, 192), stem=2, enc_blocks=(0, 0, 0), dec_blocks=(1, 0, 0), mid_blocks=1)
 
 
-def _variant(base: GLSGNConfig, **overrides) -> dict:
-    return asdict(replace(base, **overrides))
+def _build(base: GLSGNConfig, kwargs: dict[str, Any], **switches: Any) -> GLSGN:
+    """``base`` with the variant's ``switches``, then the caller's overrides (weights metadata holds
+    whole configs, so a variant's own switches never override what a file says)."""
+    return GLSGN(**{**asdict(replace(base, **switches)), **upgrade_config(kwargs)})
 
 
 @register_model
 def glsgn_full(**kwargs) -> GLSGN:
     """The paper's model (Table I scale: about 15.7 M parameters)."""
-    return GLSGN(**{**_variant(_FULL), **kwargs})
+    return _build(_FULL, kwargs)
 
 
 @register_model
 def glsgn_lite(**kwargs) -> GLSGN:
     """CPU-sized GLSGN: the same mechanisms at under 1/6 of the full model's FLOPs."""
-    lite = _variant(_FULL, widths=(8, 16, 32, 64, 128), enc_blocks=(0, 0, 0, 0), dec_blocks=(1, 0, 0, 0), mid_blocks=1)
-    return GLSGN(**{**lite, **kwargs})
+    return _build(_LITE, kwargs)
+
+
+@register_model
+def glsgn_cpu(**kwargs) -> GLSGN:
+    """GLSGN for CPUs: a 2x2 pixel-unshuffle stem, so no convolution is narrower than 24 channels."""
+    return _build(_CPU, kwargs)
 
 
 # Table III ablations, each one switch away from the next: global-only -> +local -> +PN -> +PAC -> +LP (full).
 @register_model
 def glsgn_pac(**kwargs) -> GLSGN:
-    """Table III "GLSGN-PAC": the full model without the learned LP masks."""
-    return GLSGN(**{**_variant(_FULL, lp=False), **kwargs})
+    """Table III "GLSGN-PAC": the full model without the Laplacian pyramid (B_out is S1's output)."""
+    return _build(_FULL, kwargs, synthesis="s1")
 
 
 @register_model
 def glsgn_pn(**kwargs) -> GLSGN:
-    """Table III "GLSGN-PN": global-local with patch normalisation (no PAC, no LP masks)."""
-    return GLSGN(**{**_variant(_FULL, lp=False, pac=False), **kwargs})
+    """Table III "GLSGN-PN": global-local with patch normalisation (no PAC, no pyramid)."""
+    return _build(_FULL, kwargs, synthesis="s1", pac=False)
 
 
 @register_model
 def glsgn_global_local(**kwargs) -> GLSGN:
     """Table III "Global-Local": four pathways with iterative decoding only."""
-    return GLSGN(**{**_variant(_FULL, lp=False, pac=False, pn=False), **kwargs})
+    return _build(_FULL, kwargs, synthesis="s1", pac=False, pn=False)
 
 
 @register_model
 def glsgn_global_only(**kwargs) -> GLSGN:
     """Table III "Global-Only": the global pathway alone."""
-    return GLSGN(**{**_variant(_FULL, lp=False, pac=False, pn=False, local=False), **kwargs})
+    return _build(_FULL, kwargs, synthesis="s1", pac=False, pn=False, local=False)
+
+
+@register_model
+def glsgn_no_lp(**kwargs) -> GLSGN:
+    """Without LP: the full model with B_out taken from S1 alone (the same model as glsgn-pac)."""
+    return _build(_FULL, kwargs, synthesis="s1")
+
+
+@register_model
+def glsgn_lp_nomask(**kwargs) -> GLSGN:
+    """The full model's pyramid with every mask fixed at 1 (no learned masks)."""
+    return _build(_FULL, kwargs, synthesis="lp-nomask")
+
+
+# Table V: LP against an SSIM loss, and fewer high-frequency scales in the pyramid.
+@register_model
+def glsgn_ssim(**kwargs) -> GLSGN:
+    """Table V "GLSGN_SSIM": no pyramid, trained with an SSIM loss on B_out beside L1."""
+    return _build(_FULL, kwargs, synthesis="s1", ssim_loss=1.0)
+
+
+@register_model
+def glsgn_h0(**kwargs) -> GLSGN:
+    """Table V "GLSGN_h0": the pyramid keeps S1's high band only; S2's output gives the rest."""
+    return _build(_FULL, kwargs, high_scales=1)
+
+
+@register_model
+def glsgn_h0h1(**kwargs) -> GLSGN:
+    """Table V "GLSGN_h0+h1": the pyramid keeps S1's and S2's high bands; S3's output gives the rest."""
+    return _build(_FULL, kwargs, high_scales=2)

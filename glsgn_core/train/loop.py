@@ -208,6 +208,12 @@ class Trainer:
         if w.pixel > 0:
             terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
             loss = loss + w.pixel * terms["l1"]
+        ssim_weight = getattr(self.model.config, "ssim_loss", 0.0)  # Table V's GLSGN_SSIM trains with it
+        if ssim_weight:
+            from glsgn_core.metrics import ssim
+
+            terms["ssim"] = 1.0 - ssim(image, target).mean().float()
+            loss = loss + w.pixel * ssim_weight * terms["ssim"]
         if self.perceptual is not None:
             with self.autocast():
                 terms["perceptual"] = multi_stage(
