@@ -190,11 +190,15 @@ def _resumed_config(ctx: typer.Context, out: Path, given: dict[str, Any]):
         may = ", ".join(f"--{k.replace('_', '-')}" for k in RESUMABLE_CHANGES)
         fail(f"--{fixed[0].replace('_', '-')} cannot be given when resuming (the run's recipe in {last} fixes it); "
              f"give --out and --resume, and optionally {may}")
-    recipe = load_checkpoint(last)["recipe"]
+    state = load_checkpoint(last)
+    recipe = state["recipe"]
     if recipe.get("task") in tasks.RESTORATION and "families" not in recipe:
         notice(f"{last}: this run began before degradation families; it continues on today's engine "
                "(all families, the camera stage, clean pairs)")
     changes = {"until": None}  # a stop point belongs to one invocation, not to the run
+    if recipe.get("init_from") is None and state.get("config"):
+        # The network as the checkpoint holds it: a configuration's defaults may have changed since.
+        changes["model_overrides"] = {**recipe.get("model_overrides", {}), **state["config"]}
     changes.update({k: _str(given[k]) if isinstance(given[k], Path) else given[k] for k in explicit})
     return TrainConfig.from_recipe(recipe, out=str(out), **changes)
 

@@ -69,12 +69,14 @@ def regrid(x: Tensor, from_grid: int, to_grid: int, tile_size: tuple[int, int], 
 
     This is the "Cat" step of iterative decoding: a map produced on ``from_grid`` patches is turned
     into the matching crops, at ``tile_size`` each, for ``to_grid`` patches of the same image.
-    A shrink by a whole factor is a box average (each output pixel the mean of the k x k input
-    pixels it covers), done on the patches before they are reassembled when k divides their size,
+    A shrink by the same whole factor k in both directions is a box average (each output pixel the
+    mean of the k x k input pixels it covers), done on the patches before they are reassembled when k divides their size,
     so no full-size map is copied; any other change of size (and every change, with ``box=False``)
     is :func:`resize` of the whole map.
     """
     th, tw = x.shape[-2:]
+    if from_grid == to_grid and (th, tw) == tuple(tile_size):
+        return x
     out_h, out_w = tile_size[0] * to_grid, tile_size[1] * to_grid
     kh, kw = divmod(th * from_grid, out_h), divmod(tw * from_grid, out_w)
     if box and kh[1] == kw[1] == 0 and kh[0] == kw[0] > 1:

@@ -245,5 +245,22 @@ def test_ssim_variant_adds_its_loss_term(pairs, tmp_path) -> None:
                   "--config", config, "--model-config", tiny, "--adversarial-weight", "0", *NO_VGG, "--crop", "64x64", "--workers", "0", "--precision", "fp32")  # fmt: skip
         assert r.returncode == 0, r.stderr
         logged[config] = [x for x in records(run) if "loss" in x]
-    assert all(0 < x["ssim"] < 1 and x["loss"] == pytest.approx(x["l1"] + x["ssim"], rel=1e-5) for x in logged["glsgn-ssim"])
-    assert all("ssim" not in x and x["loss"] == pytest.approx(x["l1"], rel=1e-6) for x in logged["glsgn-no-lp"])
+    assert all(0 < x["ssim_loss"] < 1 and x["loss"] == pytest.approx(x["l1"] + x["ssim_loss"], rel=1e-5) for x in logged["glsgn-ssim"])
+    assert all("ssim_loss" not in x and x["loss"] == pytest.approx(x["l1"], rel=1e-6) for x in logged["glsgn-no-lp"])
+
+
+def test_resume_builds_the_network_the_checkpoint_holds(pairs, tmp_path) -> None:
+    """A configuration's defaults may change between versions (iterative decoding did): --resume
+    rebuilds the network from the config stored in the checkpoint, not from today's defaults."""
+    run = tmp_path / "run"
+    common = ["--task", "dehaze", "--data", str(pairs), "--steps", "2", "--adversarial-weight", "0", *NO_VGG, *TINY]
+    r = glsgn("train", "--out", str(run), *common, "--until", "1")
+    assert r.returncode == 0, r.stderr
+    last = run / "checkpoints" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    assert state["config"]["pn_eps"] != 0.02
+    state["config"]["pn_eps"] = 0.02  # as if an older version had stored another default
+    torch.save(state, last)
+    r = glsgn("train", "--out", str(run), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert torch.load(last, weights_only=True)["config"]["pn_eps"] == 0.02

@@ -34,7 +34,7 @@ MIN_SIZE = 64
 
 
 SYNTHESES = ("lp", "lp-nomask", "s1")
-CUES = ("matched", "bottleneck")
+CUES = ("finest", "bottleneck")
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,10 @@ class GLSGNConfig:
     # at 1/stem of the tile's resolution with widths[0] channels instead of a few channels at full size.
     stem: int = 1
     # Iterative decoding: where the decoded features of the global pathway (F_g) and of the previous
-    # local pathway (F_{i-1}) join a pathway. "matched": each at the encoder level of its own
-    # resolution (F_g, at 1/4 of the image, at S1's level 2, S2's level 1, S3's level 0; F_{i-1},
-    # finer than any level of the next pathway, at level 0), and both again at the bottleneck.
-    # "bottleneck": there only (the weights of sessions 1-8).
-    cues: str = "matched"
+    # local pathway (F_{i-1}) join a local pathway, each resized to the tile's region at that level's
+    # resolution. "finest": at the first encoder level (the tile's resolution; 1/stem of it with a
+    # stem) and at the bottleneck. "bottleneck": there only (the weights of sessions 1-8).
+    cues: str = "finest"
     local: bool = True  # False: the global pathway alone (Table III "Global-Only")
     pn: bool = True  # patch normalisation in the local decoders
     pac: bool = True  # False: each pathway uses only its own (plain) spatial attention
@@ -77,22 +76,12 @@ class GLSGNConfig:
             raise ValueError(f"stem must be 1, 2 or 4, got {self.stem}")
         if self.cues not in CUES:
             raise ValueError(f"cues must be one of {', '.join(CUES)}, got {self.cues!r}")
-        if levels < 3:
-            raise ValueError("GLSGN needs at least 3 encoder levels (widths)")
+        if self.stem * 2 ** (levels - 1) > 16:  # the padding to the model's multiple must stay under the 64-px minimum
+            raise ValueError(f"stem x 2**(levels - 1) must be at most 16, got {self.stem} x {2 ** (levels - 1)}")
         if self.synthesis not in SYNTHESES:
             raise ValueError(f"synthesis must be one of {', '.join(SYNTHESES)}, got {self.synthesis!r}")
         if self.high_scales not in (1, 2, 3):
             raise ValueError(f"high_scales must be 1, 2 or 3, got {self.high_scales}")
-
-    def cue_levels(self, pathway: int) -> dict[str, int]:
-        """Where local pathway ``pathway`` (0 = S1) takes each cue above the bottleneck: the encoder
-        level whose resolution is the cue's own (or the finest level, for a finer cue)."""
-        if self.cues != "matched":
-            return {}
-        levels = {"global": 2 - pathway}  # S_i's level l is at 1 / (2**(i + l) * stem) of the image; F_g at 1 / (4 * stem)
-        if pathway > 0:
-            levels["previous"] = 0
-        return {k: v for k, v in levels.items() if v < len(self.widths) - 1}  # the bottleneck takes every cue anyway
 
 
 def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +212,7 @@ class Pathway(nn.Module):
         # a 1x1 convolution whose block on the pathway's own channels is the identity: the join adds the
         # cues to the skip. Zero at start, so a pathway starts as itself and learns what to take.
         self.joins = nn.ModuleDict({str(lv): nn.Conv2d(n, w[lv], 1) for lv, n in sorted(joins.items())})
+        self.cue_width = w[0]  # every cue is a pathway's decoded features, widths[0] channels
         for join in self.joins.values():
             nn.init.zeros_(join.weight)
             nn.init.zeros_(join.bias)
@@ -241,7 +231,8 @@ class Pathway(nn.Module):
         self.decoded_attention = SpatialAttention(w[0]) if global_attention else None
 
     def forward(self, x: Tensor, *, grid: int, cues: Callable[[int], list[Tensor]], attention: list[tuple[float, Tensor]]) -> PathwayOutput:
-        """``cues(level)``: the other pathways' decoded features at encoder level ``level``'s size."""
+        """``cues(level, project=None)``: the other pathways' decoded features at encoder level ``level``'s
+        size, each passed through ``project(k, features)`` (k: the source's index) when given."""
         last = len(self.down)
         h = self.intro(x)
         skips = []
@@ -260,7 +251,13 @@ class Pathway(nn.Module):
         for level in reversed(range(last)):
             h = self.up[level](h).add_(skips[level])
             if str(level) in self.joins:
-                h = h.add_(self.joins[str(level)](torch.cat(cues(level), dim=1)))
+                join, c = self.joins[str(level)], self.cue_width
+
+                def project(k: int, f: Tensor, join=join, c=c) -> Tensor:  # the join's block on source k
+                    return F.conv2d(f, join.weight[:, k * c : (k + 1) * c], join.bias if k == 0 else None)
+
+                for part in cues(level, project):  # the 1x1 join of the concatenation is the sum of its blocks
+                    h = h.add_(part)
             for blk in self.decoder[level]:
                 h = blk(h, grid)
         return PathwayOutput(
@@ -285,10 +282,9 @@ class GLSGN(nn.Module):
                           global_attention=cfg.local and cfg.pac)  # fmt: skip
         paths = []
         for i in range(len(LOCAL_GRIDS) if cfg.local else 0):
-            joins: dict[int, int] = {}
-            for level in cfg.cue_levels(i).values():
-                joins[level] = joins.get(level, 0) + w0
-            paths.append(Pathway(cfg, joins=joins, bottleneck_cues=w0 * (1 if i == 0 else 2), pn=cfg.pn, mask_head=masked and i + 1 in banded,
+            cue_chans = w0 * (1 if i == 0 else 2)  # F_g, and F_{i-1} after S1
+            joins = {0: cue_chans} if cfg.cues == "finest" else {}
+            paths.append(Pathway(cfg, joins=joins, bottleneck_cues=cue_chans, pn=cfg.pn, mask_head=masked and i + 1 in banded,
                                  global_attention=False))  # fmt: skip
         self.locals = nn.ModuleList(paths)
 
@@ -402,14 +398,19 @@ class GLSGN(nn.Module):
         prev: tuple[int, PathwayOutput] | None = None
         for i, (path, grid, img) in enumerate(zip(self.locals, LOCAL_GRIDS, scales)):
             # Iterative decoding (Eq. 1): F_g, and F_{i-1} reassembled from its tiles, resized to the
-            # level they join (F_g is only cut into tiles at its matched level) and re-split into tiles.
-            sources = {"global": (1, g.features)} | ({"previous": (prev[0], prev[1].features)} if prev else {})
-            where = cfg.cue_levels(i)
+            # level they join and re-split into this pathway's tiles.
+            sources = [(1, g.features)] + ([(prev[0], prev[1].features)] if prev else [])
 
-            def cues(level: int, grid=grid, sources=sources, where=where) -> list[Tensor]:
-                size = level_size(level)
-                bottom = level == len(cfg.widths) - 1
-                return [regrid(f, g_from, grid, size, box=box) for name, (g_from, f) in sources.items() if bottom or where.get(name) == level]
+            def cues(level: int, project=None, grid=grid, sources=sources) -> list[Tensor]:
+                size, found = level_size(level), []
+                for k, (g_from, f) in enumerate(sources):
+                    if project is None:
+                        found.append(regrid(f, g_from, grid, size, box=box))
+                    elif f.shape[-1] * g_from < size[1] * grid:  # a cue that grows: project it while it is small
+                        found.append(regrid(project(k, f), g_from, grid, size, box=box))
+                    else:  # one that shrinks (or keeps its size): project it once it is small
+                        found.append(project(k, regrid(f, g_from, grid, size, box=box)))
+                return found
 
             att = [(cfg.sigma2, regrid(g.decoded_attention, 1, grid, bottleneck, box=box))] if cfg.pac else []
             if prev is not None and cfg.pac:

@@ -212,8 +212,8 @@ class Trainer:
         if ssim_weight:
             from glsgn_core.metrics import ssim
 
-            terms["ssim"] = 1.0 - ssim(image, target).mean().float()
-            loss = loss + w.pixel * ssim_weight * terms["ssim"]
+            terms["ssim_loss"] = 1.0 - ssim(image, target).mean().float()  # 1 - SSIM, computed in float64
+            loss = loss + ssim_weight * terms["ssim_loss"]
         if self.perceptual is not None:
             with self.autocast():
                 terms["perceptual"] = multi_stage(
