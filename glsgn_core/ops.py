@@ -31,15 +31,18 @@ def tile(x: Tensor, grid: int) -> Tensor:
     return x.reshape(n * grid * grid, c, th, tw)
 
 
-def untile(x: Tensor, grid: int) -> Tensor:
-    """Inverse of :func:`tile`: (N * grid**2, C, h, w) -> (N, C, h * grid, w * grid), in the input's layout."""
+def untile(x: Tensor, grid: int, *, contiguous: bool = False) -> Tensor:
+    """Inverse of :func:`tile`: (N * grid**2, C, h, w) -> (N, C, h * grid, w * grid), in the input's
+    layout, or in the contiguous (NCHW) layout when ``contiguous``; one copy either way."""
     b, c, th, tw = x.shape
     if b % (grid * grid):
         raise ValueError(f"batch of {b} patches is not a whole number of {grid}x{grid} grids")
     n = b // (grid * grid)
     if _channels_last(x):
-        t = x.permute(0, 2, 3, 1).reshape(n, grid, grid, th, tw, c).permute(0, 1, 3, 2, 4, 5)
-        return t.reshape(n, grid * th, grid * tw, c).permute(0, 3, 1, 2)
+        t = x.permute(0, 2, 3, 1).reshape(n, grid, grid, th, tw, c)
+        if contiguous:
+            return t.permute(0, 5, 1, 3, 2, 4).reshape(n, c, grid * th, grid * tw).contiguous()  # grid 1: a view until here
+        return t.permute(0, 1, 3, 2, 4, 5).reshape(n, grid * th, grid * tw, c).permute(0, 3, 1, 2)
     x = x.reshape(n, grid, grid, c, th, tw).permute(0, 3, 1, 4, 2, 5)
     return x.reshape(n, c, grid * th, grid * tw)
 

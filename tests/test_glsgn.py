@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+
+import glsgn_core
 
 from glsgn_core.complexity import measure, parse_size
 from glsgn_core.errors import ModelNotFoundError
@@ -271,73 +275,114 @@ def test_parse_size_takes_one_number_for_a_square():
 # --- iterative decoding at matching resolution (Eq. 1) ---------------------------------------------
 
 
-def test_previous_pathway_features_reach_the_next_at_full_tile_resolution(tiny_overrides):
+def _recording_regrid(monkeypatch) -> list:
+    """Record every cue resize of the model: (from_grid, to_grid, tile size, output)."""
+    import glsgn_core.models.glsgn as glsgn_module
+
+    calls, real = [], glsgn_module.regrid
+
+    def recorder(x, from_grid, to_grid, tile_size, **kw):
+        out = real(x, from_grid, to_grid, tile_size, **kw)
+        calls.append((from_grid, to_grid, tuple(tile_size), out))
+        return out
+
+    monkeypatch.setattr(glsgn_module, "regrid", recorder)
+    return calls
+
+
+def test_previous_pathway_features_reach_the_next_at_full_tile_resolution(tiny_overrides, monkeypatch):
     """One pixel of S1's decoded features F_1, changed, changes S2's level-0 cue at the matching pixel
-    alone, by a quarter (the 2x2 box that takes F_1 to S2's scale): the cue keeps its resolution."""
+    alone, by a quarter (the 2x2 box that takes F_1 to S2's scale): the cue keeps its resolution, and
+    through the join it changes S2's restored image there."""
     torch.manual_seed(0)
     model = create_model("glsgn-full", **tiny_overrides).eval()
+    torch.nn.init.normal_(model.locals[1].joins["0"].weight)  # joins start at zero
+    calls = _recording_regrid(monkeypatch)
     x = torch.rand(1, 3, 128, 128)  # S1: 16 tiles of 32x32; S2: 4 tiles of 32x32 over the 64x64 half image
     y, x_ = 37, 90  # a pixel of the whole full-resolution map
 
-    def run(bump: float) -> torch.Tensor:
-        seen = {}
-
+    def run(bump: float):
         def perturb(module, inputs, out):
             f = out.features.clone()
             f[(y // 32) * 4 + x_ // 32, :, y % 32, x_ % 32] += bump
             return out._replace(features=f)
 
-        hooks = [model.locals[0].register_forward_hook(perturb),
-                 model.locals[1].joins["0"].register_forward_pre_hook(lambda m, inp: seen.update(cue=inp[0].clone()))]  # fmt: skip
+        hook = model.locals[0].register_forward_hook(perturb)
+        calls.clear()
         with torch.no_grad():
-            model(x)
-        for h in hooks:
-            h.remove()
-        return seen["cue"]
+            out = model(x)
+        hook.remove()
+        cue = next(o for g_from, g_to, size, o in calls if (g_from, g_to, size) == (4, 2, (32, 32)))
+        return cue, out.pathways[2]
 
-    change = run(1.0) - run(0.0)
+    (cue0, s2_0), (cue1, s2_1) = run(0.0), run(1.0)
+    change = cue1 - cue0
     assert change.shape == (4, tiny_overrides["widths"][0], 32, 32)
     ty, tx = y // 2, x_ // 2  # the pixel on S2's whole half-size map
     where = ((ty // 32) * 2 + tx // 32, slice(None), ty % 32, tx % 32)
     torch.testing.assert_close(change[where], torch.full_like(change[where], 0.25))
     change[where] = 0
     assert change.abs().max() == 0
+    diff = (s2_1 - s2_0).abs().sum(dim=(0, 1))  # S2's restored image, 64x64
+    assert diff[ty, tx] > 0 and diff[ty, tx] >= 0.2 * diff.max()
 
 
-def test_global_features_join_each_local_pathway_at_their_own_resolution(tiny_overrides):
-    """F_g (the image at 1/4, decoded at full tile resolution) meets S1 at level 2, S2 at level 1 and S3 at
-    level 0, cut into tiles but not resampled; F_{i-1} meets S2 and S3 at level 0."""
+def test_global_features_join_every_local_pathway_at_the_tile_resolution(tiny_overrides, monkeypatch):
+    """F_g (decoded at a quarter of the image) reaches each local pathway's first level resized to the
+    tile's resolution: S1's 4x4 tiles of the full image, S2's 2x2 tiles of the half image, S3 whole."""
     torch.manual_seed(0)
     model = create_model("glsgn-full", **tiny_overrides).eval()
     w0 = tiny_overrides["widths"][0]
-    assert {k: j.in_channels for k, j in model.locals[0].joins.items()} == {"2": w0}
-    assert {k: j.in_channels for k, j in model.locals[1].joins.items()} == {"0": w0, "1": w0}
-    assert {k: j.in_channels for k, j in model.locals[2].joins.items()} == {"0": 2 * w0}
-    seen = {}
+    for path in model.locals:  # F_g's block of each join: the identity, so the resized cue is F_g itself
+        path.joins["0"].weight.data.zero_()
+        path.joins["0"].weight.data[:, :w0, 0, 0] = torch.eye(w0)
+    assert [p.joins["0"].in_channels for p in model.locals] == [w0, 2 * w0, 2 * w0]
+    seen, calls = {}, _recording_regrid(monkeypatch)
     model.sg.register_forward_hook(lambda m, inp, out: seen.update(fg=out.features))
-    model.locals[0].joins["2"].register_forward_pre_hook(lambda m, inp: seen.update(s1=inp[0]))
     with torch.no_grad():
         model(torch.rand(1, 3, 128, 192))
-    assert torch.equal(seen["s1"], tile(seen["fg"], 4))
+    fg = seen["fg"]  # 32 x 48
+    for grid, scale in ((4, 4), (2, 2), (1, 1)):
+        got = next(o for g_from, g_to, size, o in calls if (g_from, g_to, size) == (1, grid, (32, 48)))
+        whole = torch.nn.functional.interpolate(fg, scale_factor=scale, mode="bilinear", align_corners=False) if scale > 1 else fg
+        torch.testing.assert_close(got, tile(whole, grid) if grid > 1 else whole)
 
 
 def test_stem_model_shapes_windows_context_and_channels_last():
-    """glsgn-cpu's pixel-unshuffle stem: shapes, the global-pass context, and the same result in
+    """glsgn-cpu's pixel-unshuffle stem: shapes; a window that is the whole image, given the whole
+    image's context through ``window_context``, restores as the image does alone; the same result in
     channels-last layout (tile and untile keep it)."""
+    from glsgn_core.restorer import area_downscale
+    from glsgn_core.windows import Window
+
     torch.manual_seed(0)
     cfg = dict(widths=(4, 8, 8, 8), stem=2, enc_blocks=(1, 0, 0), dec_blocks=(1, 1, 0), mid_blocks=1)
     model = create_model("glsgn-cpu", **cfg).eval()
+    for path in model.locals:
+        torch.nn.init.normal_(path.joins["0"].weight, 0.0, 0.5)
     assert model.pad_multiple == 64 and model.feature_stride == 8
     x = torch.rand(1, 3, 100, 131)
     with torch.no_grad():
         out = model(x)
         assert out.image.shape == x.shape and [p.shape[-1] for p in out.pathways] == [33, 131, 66, 33]
-        xp = torch.nn.functional.pad(x, (0, 192 - 131, 0, 128 - 100), mode="reflect")
+        image = torch.rand(128, 192, 3).numpy()
+        xp = torch.from_numpy(image).permute(2, 0, 1)[None]
+        contexts = model.window_context((128, 192), (128, 192), lambda f: torch.from_numpy(area_downscale(image, f)).permute(2, 0, 1)[None])
+        ctx = contexts(Window(0, 0, 128, 192))
         a = model(xp).image
-        b = model(xp, context=model.global_pass(down2(down2(xp)))).image
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(model(xp, context=ctx).image, a, rtol=1e-4, atol=1e-5)
+        shifted = contexts(Window(0, 8, 128, 200))  # the view sampled 8 px to the right: another context
+        assert not torch.allclose(shifted.features, ctx.features)
         cl = model.to(memory_format=torch.channels_last)(xp.contiguous(memory_format=torch.channels_last)).image
         torch.testing.assert_close(cl, a, rtol=1e-4, atol=1e-5)
+        # An image whose quarter view (33 x 49) is not a whole number of stem blocks: the context still
+        # samples the global pass's features at their own pixel centres.
+        odd = torch.rand(132, 196, 3).numpy()
+        view = lambda f: torch.from_numpy(area_downscale(odd, f)).permute(2, 0, 1)[None]  # noqa: E731
+        ctx = model.to(memory_format=torch.contiguous_format).window_context((132, 196), (132, 196), view)(Window(0, 0, 132, 196))
+        g = model.global_pass(view(4))
+        assert g.features.shape[-2:] == (17, 25)
+        torch.testing.assert_close(ctx.features[..., :17, :25], g.features, rtol=1e-4, atol=1e-5)
 
 
 # --- ablation switches (Table III, Table V) --------------------------------------------------------
@@ -391,11 +436,22 @@ def test_lp_fewer_scales_reconstruct_the_pyramid_exactly(scales, dtype):
         torch.testing.assert_close(out, img, rtol=0, atol=1e-6 if dtype == torch.float32 else 1e-12)
 
 
-def test_weights_of_earlier_sessions_build_as_they_were_trained():
-    """A config that names ``lp`` (sessions 1-8) joins the cues at the bottleneck only, as trained."""
-    from dataclasses import asdict
+def test_weights_of_earlier_sessions_build_and_restore_as_they_were_trained():
+    """Weights files of sessions 1-8 name ``lp`` in their config: they build with the cues joined at the
+    bottleneck only, and the bundled v1 models give the outputs the code of that time gave
+    (tests/golden: computed at commit 531e980 on this input, stored as float16)."""
+    import numpy as np
 
-    old = {k: v for k, v in asdict(create_model("glsgn-lite").config).items() if k not in ("synthesis", "cues", "high_scales", "stem", "ssim_loss")}
-    model = create_model("glsgn-lite", **old, lp=False)
-    assert model.config.cues == "bottleneck" and model.config.synthesis == "lp-nomask"
-    assert all(len(p.joins) == 0 for p in model.locals)
+    from glsgn_core.weights.files import load_weights_file
+
+    golden = np.load(Path(__file__).parent / "golden" / "glsgn-lite-v1-outputs.npz")
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:80, 0:112] / 100.0
+    img = np.stack([0.5 + 0.3 * np.sin(6 * x + 2 * y), 0.4 + 0.2 * np.cos(5 * y), 0.3 + 0.4 * x * y], -1)
+    img = np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1).astype(np.float32)
+    for name in ("glsgn-derain-lite-v1", "glsgn-dehaze-lite-v1"):
+        model, _ = load_weights_file(Path(glsgn_core.__file__).parent / "weights" / f"{name}.safetensors")
+        assert model.config.cues == "bottleneck" and all(len(p.joins) == 0 for p in model.locals)
+        with torch.no_grad():
+            out = model(torch.from_numpy(img).permute(2, 0, 1)[None]).image[0].permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(out, golden[name.replace("-", "_")].astype(np.float32), atol=5e-4, rtol=0)

@@ -76,6 +76,8 @@ def test_tile_untile_keep_channels_last(grid):
     back = untile(t, grid)
     assert back.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(back, x)
+    planes = untile(t, grid, contiguous=True)
+    assert planes.is_contiguous() and torch.equal(planes, x)
 
 
 def test_down2_is_bilinear_half_and_up2_doubles(dtype):

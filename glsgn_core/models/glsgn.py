@@ -416,9 +416,10 @@ class GLSGN(nn.Module):
             if prev is not None and cfg.pac:
                 att.append((cfg.sigma1, regrid(prev[1].attention, prev[0], grid, bottleneck, box=box)))
             out = path(tile(img, grid), grid=grid, cues=cues, attention=att)
-            outputs.append(untile(out.image, grid))
+            # Images and masks have 3 channels: the pyramid's resampling runs faster on them laid out as planes.
+            outputs.append(untile(out.image, grid, contiguous=True))
             if out.mask is not None:
-                masks[i] = untile(out.mask, grid)
+                masks[i] = untile(out.mask, grid, contiguous=True)
             prev = (grid, out)
         if g.mask is not None:
             masks[2] = g.mask
