@@ -49,10 +49,13 @@ def log(msg: str) -> None:
 
 def child(python: Path | str, script: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one measurement in a fresh process; its last stdout line is the JSON result."""
+    from glsgn_core.runtime import huge_pages_env
+
     load = os.getloadavg()[0]
+    env = huge_pages_env(os.environ) or dict(os.environ)  # as the glsgn command runs (glsgn_cli/entry.py)
     try:
         proc = subprocess.run([str(python), str(HERE / script), json.dumps(spec)], capture_output=True, text=True,
-                              timeout=timeout, cwd=HERE)  # fmt: skip
+                              timeout=timeout, cwd=HERE, env=env)  # fmt: skip
     except subprocess.TimeoutExpired:
         return {**spec, "error": f"timed out after {timeout:.0f} s", "load_before": load}
     if proc.returncode != 0:
@@ -165,7 +168,10 @@ def quick_runs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_conv(args: argparse.Namespace) -> dict[str, Any]:
-    precisions = ["fp32", "bf16"] + (["fp16"] if args.device == "cuda" else [])
+    from glsgn_core.runtime import native_bf16
+
+    # A CPU without native bf16 emulates it at a fraction of fp32's speed; the Restorer never picks it there.
+    precisions = ["fp32"] + (["bf16"] if args.device == "cuda" or native_bf16() else []) + (["fp16"] if args.device == "cuda" else [])
     spec = {"kind": "conv", "device": args.device, "threads": args.threads, "precisions": precisions,
             "channels": [REFERENCE_WIDTH] if args.quick else CONV_WIDTHS, "side": 128 if args.quick else 512,
             "seconds": 0.2 if args.quick else 1.0}  # fmt: skip

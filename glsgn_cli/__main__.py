@@ -1,3 +1,3 @@
-from glsgn_cli.app import main
+from glsgn_cli.entry import main
 
 main()
