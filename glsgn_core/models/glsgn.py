@@ -230,7 +230,7 @@ class Pathway(nn.Module):
         # f_att^g(F_g) of Eq. 2: the global pathway's attention computed on its *decoded* features.
         self.decoded_attention = SpatialAttention(w[0]) if global_attention else None
 
-    def forward(self, x: Tensor, *, grid: int, cues: Callable[[int], list[Tensor]], attention: list[tuple[float, Tensor]]) -> PathwayOutput:
+    def forward(self, x: Tensor, *, grid: int, cues: Callable[..., list[Tensor]], attention: list[tuple[float, Tensor]]) -> PathwayOutput:
         """``cues(level, project=None)``: the other pathways' decoded features at encoder level ``level``'s
         size, each passed through ``project(k, features)`` (k: the source's index) when given."""
         last = len(self.down)
