@@ -13,7 +13,7 @@ def main() -> None:
     from glsgn_core.runtime import huge_pages_env  # platform and ctypes only
 
     env = huge_pages_env(os.environ)
-    if env is not None and getattr(sys, "orig_argv", None):
+    if env is not None and sys.executable and getattr(sys, "orig_argv", None):
         try:  # once: the re-run has the tunable set, so it does not come back here
             os.execve(sys.executable, sys.orig_argv, env)
         except OSError:
