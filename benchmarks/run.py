@@ -171,7 +171,9 @@ def run_conv(args: argparse.Namespace) -> dict[str, Any]:
     from glsgn_core.runtime import native_bf16
 
     # A CPU without native bf16 emulates it at a fraction of fp32's speed; the Restorer never picks it there.
-    precisions = ["fp32"] + (["bf16"] if args.device == "cuda" or native_bf16() else []) + (["fp16"] if args.device == "cuda" else [])
+    # (kept when the precision section or --precision bf16 will look its throughput up)
+    bf16 = args.device == "cuda" or native_bf16() or "precision" not in args.skip or args.precision == "bf16"
+    precisions = ["fp32"] + (["bf16"] if bf16 else []) + (["fp16"] if args.device == "cuda" else [])
     spec = {"kind": "conv", "device": args.device, "threads": args.threads, "precisions": precisions,
             "channels": [REFERENCE_WIDTH] if args.quick else CONV_WIDTHS, "side": 128 if args.quick else 512,
             "seconds": 0.2 if args.quick else 1.0}  # fmt: skip

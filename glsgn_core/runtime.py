@@ -50,6 +50,7 @@ def keep_freed_memory(nbytes: int = KEEP_BYTES, *, libc: str | None = None) -> b
 
 
 HUGE_PAGES = "glibc.malloc.hugetlb=1"
+RERUN_MARK = "_GLSGN_RERUN"  # set in the re-run: never a second one, whatever a wrapper does to GLIBC_TUNABLES
 
 
 def huge_pages_env(environ: Mapping[str, str], *, libc: tuple[str, str] | None = None) -> dict[str, str] | None:
@@ -62,7 +63,7 @@ def huge_pages_env(environ: Mapping[str, str], *, libc: tuple[str, str] | None =
     peak RSS 4.36 -> 4.04 GB; docs/BENCHMARKS.md). glibc reads its tunables only at start-up, hence
     the re-run. It changes speed, not results.
     """
-    if not sys.platform.startswith("linux") or environ.get("GLSGN_HUGE_PAGES") == "0":
+    if not sys.platform.startswith("linux") or environ.get("GLSGN_HUGE_PAGES") == "0" or environ.get(RERUN_MARK):
         return None
     tunables = environ.get("GLIBC_TUNABLES", "")
     if "glibc.malloc.hugetlb" in tunables:
@@ -73,7 +74,7 @@ def huge_pages_env(environ: Mapping[str, str], *, libc: tuple[str, str] | None =
             return None
     except ValueError:
         return None
-    return {**environ, "GLIBC_TUNABLES": f"{tunables}:{HUGE_PAGES}" if tunables else HUGE_PAGES}
+    return {**environ, RERUN_MARK: "1", "GLIBC_TUNABLES": f"{tunables}:{HUGE_PAGES}" if tunables else HUGE_PAGES}
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -109,10 +109,11 @@ def test_huge_pages_env_adds_the_tunable_once():
     if not sys.platform.startswith("linux"):
         assert huge_pages_env({}, libc=glibc) is None
         return
-    assert huge_pages_env({"A": "1"}, libc=glibc) == {"A": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    assert huge_pages_env({"A": "1"}, libc=glibc) == {"A": "1", "_GLSGN_RERUN": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
     kept = huge_pages_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, libc=glibc)
     assert kept["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
     assert huge_pages_env(kept, libc=glibc) is None  # already set: the re-run does not re-run again
+    assert huge_pages_env({"_GLSGN_RERUN": "1"}, libc=glibc) is None  # even if a wrapper dropped the tunable
     assert huge_pages_env({"GLSGN_HUGE_PAGES": "0"}, libc=glibc) is None
     assert huge_pages_env({}, libc=("glibc", "2.31")) is None  # the tunable came in 2.35
     assert huge_pages_env({}, libc=("", "")) is None  # musl and others
@@ -129,10 +130,12 @@ def test_glsgn_executable_reruns_itself_with_huge_pages():
         pytest.skip(f"huge-page malloc does not apply here ({sys.platform}, {platform.libc_ver()})")
     code = ("import os, sys; print(os.environ.get('GLIBC_TUNABLES'), flush=True); "
             "sys.argv = ['glsgn', '--version']; from glsgn_cli.entry import main; main()")  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "GLSGN_HUGE_PAGES")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "GLSGN_HUGE_PAGES", "_GLSGN_RERUN")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[:2] == ["None", "glibc.malloc.hugetlb=1"] and "0.1" in lines[2]
+    from glsgn_core import __version__
+
+    assert lines[:2] == ["None", "glibc.malloc.hugetlb=1"] and lines[2].endswith(__version__) and len(lines) == 3
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "GLSGN_HUGE_PAGES": "0"}, timeout=60)
     assert r.returncode == 0 and r.stdout.splitlines()[0] == "None" and len(r.stdout.splitlines()) == 2
