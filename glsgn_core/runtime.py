@@ -59,7 +59,7 @@ def huge_pages_env(environ: Mapping[str, str], *, libc: tuple[str, str] | None =
     not Linux, not glibc, too old, already set, or ``GLSGN_HUGE_PAGES=0``.
 
     Tensors of a 4K image are hundreds of MB; each is a fresh mmap, and faulting it in 4 KB pages cost
-    more than some of the convolutions (glsgn-cpu at 4K: 3.73 -> 2.48 s; glsgn-full 8.62 -> 6.46 s,
+    more than some of the convolutions (a 4K forward pass: glsgn-cpu 3.73 -> 2.48 s; glsgn-full 8.62 -> 6.46 s,
     peak RSS 4.36 -> 4.04 GB; docs/BENCHMARKS.md). glibc reads its tunables only at start-up, hence
     the re-run. It changes speed, not results.
     """
