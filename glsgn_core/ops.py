@@ -82,14 +82,13 @@ def regrid(x: Tensor, from_grid: int, to_grid: int, tile_size: tuple[int, int], 
         return x
     out_h, out_w = tile_size[0] * to_grid, tile_size[1] * to_grid
     kh, kw = divmod(th * from_grid, out_h), divmod(tw * from_grid, out_w)
-    if box and kh[1] == kw[1] == 0 and kh[0] == kw[0] > 1:
-        k = kh[0]
-        if th % k == 0 and tw % k == 0:
-            x = F.avg_pool2d(x, k)
-            whole = untile(x, from_grid) if from_grid > 1 else x
-        else:
-            whole = F.avg_pool2d(untile(x, from_grid) if from_grid > 1 else x, k)
-    else:
-        whole = untile(x, from_grid) if from_grid > 1 else x
+    k = kh[0] if box and kh[1] == kw[1] == 0 and kh[0] == kw[0] > 1 else 0
+    on_patches = k and th % k == 0 and tw % k == 0
+    if on_patches:
+        x = F.avg_pool2d(x, k)
+    whole = untile(x, from_grid) if from_grid > 1 else x
+    if k and not on_patches:
+        whole = F.avg_pool2d(whole, k)
+    elif not k:
         whole = resize(whole, (out_h, out_w))
     return tile(whole, to_grid) if to_grid > 1 else whole
