@@ -1,12 +1,13 @@
 """Score models on every degradation family of their task and on clean photos (GUIDE.md section 7).
 
-    python scripts/family_table.py VAL_DIR MODEL [MODEL ...] [--json OUT.json] [--device cpu]
+    python scripts/family_table.py VAL_DIR MODEL [MODEL ...] [--json OUT.json] [--device cpu] [--guide N]
 
 VAL_DIR holds one paired folder per family, named TASK-FAMILY (``glsgn synth --task TASK --family
 FAMILY --seed 202`` on held-out photos), and ``clean/`` (the same photos, nothing to remove). A
 MODEL is a registry name or a weights file; its task comes from its metadata. Prints, per model,
 one row per family (mean gain over the input, worst photo's gain) and the clean-photo PSNR of the
-output against its input (mean, worst), as a Markdown table.
+output against its input (mean, worst), as a Markdown table. A weights file runs as its task's
+published model does (e.g. at that model's guide size); ``--guide N`` sets the size (0: full size).
 """
 
 from __future__ import annotations
@@ -17,25 +18,33 @@ import sys
 from pathlib import Path
 
 
-def score(model: str, val: Path, device: str) -> dict:
-    from glsgn_core.data.degrade import family_names
-    from glsgn_core.evaluate import evaluate, evaluate_clean
+def score(model: str, val: Path, device: str, guide: int | None = None) -> dict:
     from glsgn_core.restorer import Restorer
     from glsgn_core.weights import load_model
     from glsgn_core.weights.registry import default_model, get_entry, is_registered
 
     task = load_model(model)[1]["task"]
     # A weights file runs as the task's published model does (e.g. dehaze at a guide size of 640).
-    guide = None if is_registered(model) else get_entry(default_model(task)).guide if is_registered(default_model(task)) else None
+    if guide is None:
+        guide = None if is_registered(model) else get_entry(default_model(task)).guide if is_registered(default_model(task)) else None
+    guide = guide or None  # 0: full size
     restorer = Restorer.from_pretrained(model, device=device, guide=guide)
+    return score_restore(model, task, restorer.restore, val)
+
+
+def score_restore(name: str, task: str, restore, val: Path) -> dict:
+    """:func:`score` for any ``restore`` (float32 RGB in [0, 1] -> same), e.g. a peer network's."""
+    from glsgn_core.data.degrade import family_names
+    from glsgn_core.evaluate import evaluate, evaluate_clean
+
     rows = {}
     for family in family_names(task):
         folder = val / f"{task}-{family}"
         if folder.is_dir():
-            print(f"{model}: {folder.name}", file=sys.stderr, flush=True)
-            rows[family] = evaluate(restorer.restore, folder, with_ssim=False)
-    clean = evaluate_clean(restorer.restore, val / "clean", with_ssim=False) if (val / "clean").is_dir() else None
-    return {"model": model, "task": task, "families": rows, "clean": clean}
+            print(f"{name}: {folder.name}", file=sys.stderr, flush=True)
+            rows[family] = evaluate(restore, folder, with_ssim=False)
+    clean = evaluate_clean(restore, val / "clean", with_ssim=False) if (val / "clean").is_dir() else None
+    return {"model": name, "task": task, "families": rows, "clean": clean}
 
 
 def table(results: list[dict]) -> str:
@@ -58,8 +67,9 @@ def main() -> None:
     parser.add_argument("models", nargs="+")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--guide", type=int, help="restore at this long side, guided to full size (0: full size)")
     args = parser.parse_args()
-    results = [score(m, args.val, args.device) for m in args.models]
+    results = [score(m, args.val, args.device, args.guide) for m in args.models]
     print(table(results), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))

@@ -154,11 +154,13 @@ def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], floa
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the entry point."""
 
-    def __init__(self, cfg: TrainConfig, dinfo: DistInfo) -> None:
+    def __init__(self, cfg: TrainConfig, dinfo: DistInfo, model: nn.Module | None = None) -> None:
         self.cfg, self.dinfo, self.device = cfg, dinfo, dinfo.device
         self.losses = tasks.get(cfg.task).losses
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.model, self.model_name = build_model(cfg)
+        # A network of the caller's own (e.g. a peer architecture) is named by cfg.model and trained as is.
+        self.external = model is not None
+        self.model, self.model_name = (model, cfg.model) if self.external else build_model(cfg)
         self.model.to(self.device).train()
         self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
         w = cfg.loss
@@ -203,12 +205,15 @@ class Trainer:
             terms["loss"] = w.pixel * terms["l1"]
             terms["grad_norm"] = self._apply(terms["loss"], self.optimizer, self.scaler, self.model)
             return self._advance(terms)
-        image, pathways = out.image.float(), [p.float() for p in out.pathways]
+        if self.external:  # one image, scored by the terms that apply to it (no pathways)
+            image, pathways = out.float(), []
+        else:
+            image, pathways = out.image.float(), [p.float() for p in out.pathways]
         loss = image.new_zeros(())
         if w.pixel > 0:
             terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
             loss = loss + w.pixel * terms["l1"]
-        ssim_weight = getattr(self.model.config, "ssim_loss", 0.0)  # Table V's GLSGN_SSIM trains with it
+        ssim_weight = 0.0 if self.external else self.model.config.ssim_loss  # Table V's GLSGN_SSIM trains with it
         if ssim_weight:
             from glsgn_core.metrics import ssim
 
@@ -272,7 +277,7 @@ class Trainer:
             x = item["input"][None].to(self.device)
             y = item["target"][None].to(self.device)
             with self.autocast():
-                restored = model.restore(x).float().clamp(0, 1)
+                restored = (model(x) if self.external else model.restore(x)).float().clamp(0, 1)
             sums["val_psnr"] += float(psnr(restored, y)[0])
             sums["val_ssim"] += float(ssim(restored, y)[0])
             if baseline:
@@ -287,9 +292,9 @@ class Trainer:
         cfg = self.cfg
         per_round = self.dinfo.world * cfg.batch
         return {
-            "arch": arch_of(self.model_name),
+            "arch": "external" if self.external else arch_of(self.model_name),
             "model_name": self.model_name,
-            "config": dataclasses.asdict(self.model.config),
+            "config": {} if self.external else dataclasses.asdict(self.model.config),
             "task": cfg.task,
             "step": self.step,
             "model": self.model.state_dict(),
@@ -328,9 +333,16 @@ def train(
     resume: bool = False,
     reporter: Reporter | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    model: nn.Module | None = None,
 ) -> TrainResult:
     """Train (or, with ``resume``, continue) the run in ``cfg.out``. ``should_stop`` is polled each step
-    (e.g. set by a Ctrl-C handler); when it turns true, ``last.pt`` is saved and the run returns."""
+    (e.g. set by a Ctrl-C handler); when it turns true, ``last.pt`` is saved and the run returns.
+
+    ``model``: train this network instead of building ``cfg.model`` (which then only names it), with
+    the same data, schedule, EMA and checkpoints; e.g. a peer architecture for a same-budget
+    comparison. Its forward maps a degraded batch of any size to the restored batch; the loss is the
+    task's pixel term on that one image. Pass the same network again to resume. Checkpoints hold its
+    weights but cannot rebuild it, so ``glsgn models export`` does not apply."""
     dinfo = setup_distributed(cfg.device)
     reporter = reporter if (reporter is not None and dinfo.main) else _Silent()
     folder = RunFolder(cfg.out, reporter, main=dinfo.main)
@@ -339,7 +351,7 @@ def train(
         raise GlsgnError(f"{cfg.data}: no training images")
     _barrier(dinfo)  # every rank has checked the folder before rank 0 writes to it
 
-    trainer = Trainer(cfg, dinfo)
+    trainer = Trainer(cfg, dinfo, model)
     if resume:
         state = load_checkpoint(folder.last)
         trainer.load_state(state)
