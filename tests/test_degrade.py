@@ -216,14 +216,17 @@ def test_synthesize_clean_share_and_families():
 
 def test_camera_stage_never_makes_nan_from_a_resize_overshoot():
     """A bicubic resize leaves samples a hair below 0; the gamma step used to turn them into NaN
-    targets (seen as NaN L1 in dehaze training logs, step 1250 of session 7's run)."""
+    targets (seen as NaN L1 in dehaze training logs, step 1250 of session 7's run), and the noise
+    step, whose variance follows the signal, did the same for deeper overshoots (session 10)."""
     clean = np.full((16, 16, 3), 0.5, np.float32)
     clean[3, 4] = -1e-6
-    gammas = 0
-    for seed in range(40):
+    clean[5, 6] = -0.05  # bicubic ringing at a sharp dark edge
+    gammas = noises = 0
+    for seed in range(80):
         rng = np.random.default_rng(seed)
-        expose, gam = rng.random(2)
+        expose, gam, soft, noisy = rng.random(4)
         gammas += expose >= 0.5 and gam < 0.5  # gamma without the clipping exposure step first
+        noises += expose >= 0.5 and gam >= 0.5 and noisy < 0.5  # noise on the overshoot itself
         inp, tgt = camera(clean, clean, np.random.default_rng(seed))
         assert np.isfinite(inp).all() and np.isfinite(tgt).all(), seed
-    assert gammas > 0, "no seed took the gamma branch without exposure; the test checks nothing"
+    assert gammas > 0 and noises > 0, "no seed took the branch under test; the test checks nothing"

@@ -54,7 +54,8 @@ def camera(
         images = [blur(x, sigma) for x in images]
     if noisy < 0.5:
         z = np.random.default_rng(seed).standard_normal(target.shape, dtype=np.float32)
-        images = [np.clip(x + z * np.sqrt(np.float32(shot) * x + np.float32(read)), 0.0, 1.0) for x in images]
+        # the variance follows the signal, which a resize overshoot can leave below 0 (sqrt: NaN)
+        images = [np.clip(x + z * np.sqrt(np.float32(shot) * np.maximum(x, 0.0) + np.float32(read)), 0.0, 1.0) for x in images]
     inp, tgt = images
     if compress < 0.4:
         inp = _jpeg(inp, quality)
