@@ -120,6 +120,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", hidden=True, help="Old name of --overwrite.")] = False,
+    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16: half the size; loaded back as float32.")] = False,
 ) -> None:
     """Turn a training checkpoint into a distributable weights file (EMA weights when present)."""
     if out.exists() and not (overwrite or force):
@@ -127,6 +128,6 @@ def export(
     from glsgn_core.weights import export_checkpoint
 
     with user_errors(EXIT_FAILED):
-        ckpt, sha = export_checkpoint(src, out)
+        ckpt, sha = export_checkpoint(src, out, half=half)
     notice(f"exported {ckpt}")
     typer.echo(f"{out}\tsha256 {sha}\tsize {out.stat().st_size}")

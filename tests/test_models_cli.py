@@ -169,6 +169,28 @@ def test_export_checkpoint_file_without_ema_uses_model_weights(tmp_path):
     assert _same_weights(model, ckpt["model"]) and json.loads(meta["recipe"])["weights"] == "model"
 
 
+def test_export_half_stores_float16_and_loads_back_as_float32(tmp_path):
+    ckpt = _checkpoint(5, ema=True, step=9)
+    torch.save(ckpt, tmp_path / "last.pt")
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    assert glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(full)).exit_code == 0
+    result = glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(half), "--half")
+    assert result.exit_code == 0, result.stderr
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    from safetensors import safe_open
+
+    with safe_open(str(half), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    model, _ = load_model(str(half))
+    for k, v in model.state_dict().items():
+        assert v.dtype == torch.float32
+        torch.testing.assert_close(v, ckpt["ema"][k], rtol=2**-11, atol=6e-8)  # float16's spacing, subnormals included
+    x = torch.rand(1, 3, 64, 64)
+    reference, _ = load_model(str(full))
+    with torch.no_grad():
+        assert (model.restore(x) - reference.restore(x)).abs().max() < 1e-3
+
+
 def test_exception_export_keeps_an_existing_file_and_rejects_non_checkpoints(tmp_path):
     torch.save(_checkpoint(4, ema=False, step=1), tmp_path / "last.pt")
     out = tmp_path / "w.safetensors"

@@ -28,8 +28,15 @@ def arch_of(model_name: str) -> str:
     return family if family in ARCHS else "glsgn"
 
 
-def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, recipe: dict | None = None) -> str:
-    """Write ``model``'s weights and the metadata that rebuilds it; atomic. Returns the file's sha256."""
+def save_weights(
+    model, path: str | os.PathLike, *, task: str, model_name: str, recipe: dict | None = None, half: bool = False
+) -> str:
+    """Write ``model``'s weights and the metadata that rebuilds it; atomic. Returns the file's sha256.
+
+    ``half`` stores floating-point tensors as float16: half the bytes, and loading casts them back
+    into the model's float32 parameters (a relative error of at most 2**-11 per weight)."""
+    import torch
+
     from safetensors.torch import save_file
 
     from glsgn_core import __version__
@@ -50,6 +57,12 @@ def save_weights(model, path: str | os.PathLike, *, task: str, model_name: str, 
     }
     # Own, contiguous CPU copies: safetensors refuses views and shared storage.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    if half:
+        for k, v in tensors.items():
+            if v.is_floating_point():
+                if v.abs().max() > torch.finfo(torch.float16).max:
+                    raise WeightsError(f"{model_name}: tensor {k} exceeds float16's range; export without --half")
+                tensors[k] = v.to(torch.float16)
     path = Path(path)
     atomic_write(path, lambda f: save_file(tensors, f.name, metadata=metadata), parents=True)
     return sha256_file(path)
@@ -119,8 +132,9 @@ def find_checkpoint(src: str | os.PathLike) -> Path:
     raise WeightsError(f"{src} not found; give a training run folder or a .pt checkpoint")
 
 
-def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, str]:
-    """Turn a training checkpoint into a weights file, preferring its EMA weights; ``(checkpoint, sha256)``."""
+def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike, *, half: bool = False) -> tuple[Path, str]:
+    """Turn a training checkpoint into a weights file, preferring its EMA weights; ``(checkpoint, sha256)``.
+    ``half``: store the weights as float16 (see :func:`save_weights`)."""
     import torch
 
     from glsgn_core.models import create_model
@@ -140,7 +154,7 @@ def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike) -> tuple[P
         raise WeightsError(f"{ckpt_path} names a model this glsgn cannot build ({_first_line(exc)})") from None
     _load_strict(model, state, ckpt_path)
     recipe = {**(ckpt.get("recipe") or {}), "step": ckpt.get("step"), "weights": "ema" if use_ema else "model"}
-    sha = save_weights(model, out, task=ckpt.get("task", ""), model_name=ckpt["model_name"], recipe=recipe)
+    sha = save_weights(model, out, task=ckpt.get("task", ""), model_name=ckpt["model_name"], recipe=recipe, half=half)
     return ckpt_path, sha
 
 
