@@ -47,6 +47,11 @@ def run_training(args: argparse.Namespace) -> None:
         workers=args.workers, log_every=50, save_every=250, val_every=10**9, precision="fp32",
         exclude_families=args.exclude_family, loss={"perceptual": 0.0, "adversarial": 0.0},
     )  # fmt: skip
+    if args.resume:  # the run's own recipe: a changed --steps or --lr would bend its schedule
+        from glsgn_core.train import load_checkpoint
+
+        recipe = load_checkpoint(args.out / "checkpoints" / "last.pt")["recipe"]
+        cfg = TrainConfig.from_recipe(recipe, until=args.until, workers=args.workers)
     data = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, exclude=cfg.exclude_families)
     stop = []
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))

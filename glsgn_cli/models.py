@@ -120,7 +120,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", hidden=True, help="Old name of --overwrite.")] = False,
-    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16: half the size; loaded back as float32.")] = False,
+    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16: half the size; loaded back as float32. Refused if a weight exceeds float16's range.")] = False,
 ) -> None:
     """Turn a training checkpoint into a distributable weights file (EMA weights when present)."""
     if out.exists() and not (overwrite or force):

@@ -27,7 +27,6 @@ def score(model: str, val: Path, device: str, guide: int | None = None) -> dict:
     # A weights file runs as the task's published model does (e.g. dehaze at a guide size of 640).
     if guide is None:
         guide = None if is_registered(model) else get_entry(default_model(task)).guide if is_registered(default_model(task)) else None
-    guide = guide or None  # 0: full size
     restorer = Restorer.from_pretrained(model, device=device, guide=guide)
     return score_restore(model, task, restorer.restore, val)
 

@@ -224,9 +224,12 @@ def test_camera_stage_never_makes_nan_from_a_resize_overshoot():
     gammas = noises = 0
     for seed in range(80):
         rng = np.random.default_rng(seed)
-        expose, gam, soft, noisy = rng.random(4)
+        expose, gam, soft, noisy, _ = rng.random(5)
+        _gain, _gamma, _sigma = rng.random(3)
+        shot, read = np.exp(rng.uniform(np.log([1e-5, 1e-6]), np.log([4e-4, 1e-4])))  # camera()'s draws, in order
         gammas += expose >= 0.5 and gam < 0.5  # gamma without the clipping exposure step first
-        noises += expose >= 0.5 and gam >= 0.5 and noisy < 0.5  # noise on the overshoot itself
+        # noise on the unblurred overshoot with a negative variance: the old code's NaN
+        noises += expose >= 0.5 and gam >= 0.5 and soft >= 0.3 and noisy < 0.5 and shot * 0.05 > read
         inp, tgt = camera(clean, clean, np.random.default_rng(seed))
         assert np.isfinite(inp).all() and np.isfinite(tgt).all(), seed
     assert gammas > 0 and noises > 0, "no seed took the branch under test; the test checks nothing"

@@ -191,6 +191,17 @@ def test_export_half_stores_float16_and_loads_back_as_float32(tmp_path):
         assert (model.restore(x) - reference.restore(x)).abs().max() < 1e-3
 
 
+def test_exception_export_half_refuses_weights_beyond_float16(tmp_path):
+    ckpt = _checkpoint(6, ema=True, step=9)
+    first = next(k for k, v in ckpt["ema"].items() if v.is_floating_point())
+    ckpt["ema"][first].view(-1)[0] = 7e4  # float16 tops out at 65504
+    torch.save(ckpt, tmp_path / "last.pt")
+    result = glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(tmp_path / "half.safetensors"), "--half")
+    assert result.exit_code == 1 and f"tensor {first} holds values beyond float16's range" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+    assert glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(tmp_path / "full.safetensors")).exit_code == 0
+
+
 def test_exception_export_keeps_an_existing_file_and_rejects_non_checkpoints(tmp_path):
     torch.save(_checkpoint(4, ema=False, step=1), tmp_path / "last.pt")
     out = tmp_path / "w.safetensors"

@@ -68,3 +68,20 @@ def test_roundtrip_external_network_resumes_as_if_never_stopped(pairs, tmp_path)
     assert b["step"] == 6
     for k in a["model"]:
         torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=1e-6)
+        torch.testing.assert_close(a["ema"][k], b["ema"][k], rtol=0, atol=1e-6)
+
+
+def test_exception_external_runs_resume_only_as_external_runs(pairs, tmp_path) -> None:
+    from glsgn_core.errors import GlsgnError
+    from glsgn_core.weights import WeightsError, export_checkpoint
+
+    cfg = _cfg(tmp_path / "run", pairs, val=None, steps=1)
+    data = make_dataset(cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=0)
+    train(cfg, data, model=Peer())
+    with pytest.raises(GlsgnError, match=r"train\(model=...\): resume it the same way"):
+        train(_cfg(tmp_path / "run", pairs, val=None, steps=2, model="glsgn-lite"), data, resume=True)
+    with pytest.raises(WeightsError, match="cannot rebuild"):
+        export_checkpoint(tmp_path / "run", tmp_path / "peer.safetensors")
+    with pytest.raises(GlsgnError, match="perceptual"):
+        train(TrainConfig(**{**vars(_cfg(tmp_path / "other", pairs)), "loss": {"adversarial": 0.0}}), data, model=Peer())
+    assert not (tmp_path / "peer.safetensors").exists()

@@ -54,6 +54,8 @@ def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     path = Path(cfg.init_from)
     if path.suffix == ".pt" and path.is_file():  # one of our training checkpoints
         state = load_checkpoint(path)
+        if state.get("arch") == "external":
+            raise GlsgnError(f"--from {path}: a network trained with train(model=...); glsgn cannot rebuild it")
         model = create_model(state["model_name"], **state["config"])
         model.load_state_dict(state["ema"] or state["model"])
         return model, state["model_name"]

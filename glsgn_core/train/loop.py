@@ -341,8 +341,11 @@ def train(
     ``model``: train this network instead of building ``cfg.model`` (which then only names it), with
     the same data, schedule, EMA and checkpoints; e.g. a peer architecture for a same-budget
     comparison. Its forward maps a degraded batch of any size to the restored batch; the loss is the
-    task's pixel term on that one image. Pass the same network again to resume. Checkpoints hold its
-    weights but cannot rebuild it, so ``glsgn models export`` does not apply."""
+    task's pixel term on that one image (``loss.pixel * loss.final * L1``: GLSGN's term for B_out,
+    with no pathways beside it). Perceptual and adversarial terms, ``init_from`` and
+    ``model_overrides`` do not apply and are refused. Pass the same network again to resume.
+    Checkpoints hold its weights (``arch`` "external") but cannot rebuild it, so ``glsgn models
+    export`` and ``--from`` refuse them."""
     dinfo = setup_distributed(cfg.device)
     reporter = reporter if (reporter is not None and dinfo.main) else _Silent()
     folder = RunFolder(cfg.out, reporter, main=dinfo.main)
@@ -351,9 +354,17 @@ def train(
         raise GlsgnError(f"{cfg.data}: no training images")
     _barrier(dinfo)  # every rank has checked the folder before rank 0 writes to it
 
+    if model is not None and (cfg.loss.perceptual > 0 or cfg.loss.adversarial > 0 or cfg.init_from or cfg.model_overrides):
+        raise GlsgnError("train(model=...) trains the given network with the pixel loss alone: set the perceptual and "
+                         "adversarial weights to 0, and no init_from or model_overrides")
+    state = load_checkpoint(folder.last) if resume else None
+    if state is not None and (state.get("arch") == "external") != (model is not None):
+        raise GlsgnError(
+            f"{folder.last} holds a network trained with train(model=...): resume it the same way"
+            if model is None else f"{folder.last} holds a {state['model_name']} run; resume it without model="
+        )
     trainer = Trainer(cfg, dinfo, model)
     if resume:
-        state = load_checkpoint(folder.last)
         trainer.load_state(state)
         if dinfo.main:
             restore_rng(state["rng"])

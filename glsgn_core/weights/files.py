@@ -34,7 +34,8 @@ def save_weights(
     """Write ``model``'s weights and the metadata that rebuilds it; atomic. Returns the file's sha256.
 
     ``half`` stores floating-point tensors as float16: half the bytes, and loading casts them back
-    into the model's float32 parameters (a relative error of at most 2**-11 per weight)."""
+    into the model's float32 parameters (a relative error of at most 2**-11 per weight, an absolute
+    one of at most 2**-25 below 2**-14). A tensor whose finite values float16 cannot hold is refused."""
     import torch
 
     from safetensors.torch import save_file
@@ -60,9 +61,10 @@ def save_weights(
     if half:
         for k, v in tensors.items():
             if v.is_floating_point():
-                if v.abs().max() > torch.finfo(torch.float16).max:
-                    raise WeightsError(f"{model_name}: tensor {k} exceeds float16's range; export without --half")
-                tensors[k] = v.to(torch.float16)
+                small = v.to(torch.float16)
+                if not torch.isfinite(small[torch.isfinite(v)]).all():
+                    raise WeightsError(f"{model_name}: tensor {k} holds values beyond float16's range (65504); export without --half")
+                tensors[k] = small
     path = Path(path)
     atomic_write(path, lambda f: save_file(tensors, f.name, metadata=metadata), parents=True)
     return sha256_file(path)
@@ -144,6 +146,9 @@ def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike, *, half: b
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsError(f"cannot read checkpoint {ckpt_path} ({_first_line(exc)})") from None
+    if isinstance(ckpt, dict) and ckpt.get("arch") == "external":
+        raise WeightsError(f"{ckpt_path} holds a network trained with train(model=...), which glsgn cannot rebuild; "
+                           "read its weights with glsgn_core.train.load_checkpoint(path)['ema']")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("arch") not in ARCHS:
         raise WeightsError(f"{ckpt_path} is not a glsgn training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     use_ema = bool(ckpt.get("ema"))
