@@ -4,6 +4,8 @@
 
 The VGG-19 weights do not change the cost, so a randomly initialised VGG is used when
 ``--vgg-weights`` is not given. The first step (allocation, oneDNN set-up) is reported apart.
+``--peer nafnet-small`` times the same-FLOPs NAFNet of ``train_peer.py`` instead (in .venv-bench,
+pixel loss only: pass ``--perceptual-weight 0 --adversarial-weight 0``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> None:
     p.add_argument("--adversarial-weight", type=float, default=0.01)
     p.add_argument("--vgg-weights", default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--peer", choices=["nafnet-small"], help="time this peer network (benchmarks/train_peer.py)")
     a = p.parse_args()
     w, h = (int(v) for v in a.crop.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,11 +43,16 @@ def main() -> None:
             vgg = str(Path(tmp) / "vgg.pth")
             torch.save(VGG19Features().features.state_dict(), vgg)
         cfg = TrainConfig(
-            out=tmp, task="derain", data=tmp, model=a.config, batch=a.batch, crop=(w, h), precision=a.precision,
+            out=tmp, task="derain", data=tmp, model=a.peer or a.config, batch=a.batch, crop=(w, h), precision=a.precision,
             loss=LossWeights(perceptual=a.perceptual_weight, adversarial=a.adversarial_weight), vgg_weights=vgg,
             device=a.device,
         )  # fmt: skip
-        trainer = Trainer(cfg, setup_distributed(a.device))
+        peer = None
+        if a.peer:
+            from train_peer import nafnet
+
+            peer = nafnet()
+        trainer = Trainer(cfg, setup_distributed(a.device), peer)
         x = torch.rand(a.batch, 3, h, w, device=trainer.device)
         y = torch.rand(a.batch, 3, h, w, device=trainer.device)
         times = []
@@ -56,7 +64,7 @@ def main() -> None:
             times.append(time.perf_counter() - t)
     rest = times[1:] or times
     print(
-        f"{a.config} {w}x{h} batch {a.batch} {a.precision} perceptual={a.perceptual_weight} "
+        f"{a.peer or a.config} {w}x{h} batch {a.batch} {a.precision} perceptual={a.perceptual_weight} "
         f"adversarial={a.adversarial_weight} on {trainer.device} ({torch.get_num_threads()} threads): "
         f"first step {times[0]:.2f} s, then {sum(rest) / len(rest):.2f} s/step"
     )

@@ -1,93 +1,88 @@
 #!/usr/bin/env bash
-# Reproducible recipe for the bundled default models (glsgn-derain, glsgn-dehaze, glsgn-dereflect).
+# Recipe for the bundled restoration models, v2 (glsgn-cpu; issue 18; docs/MODELS.md):
 #
-#   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR]
+#   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
 #
-# 1. fetches the allowed Debian photo packages and splits train / held-out (scripts/fetch_photos.sh);
-# 2. writes fixed degraded pairs from the held-out photos: small crops for validation during
-#    training, and the full photos (>= 1920x1080) for the final figures;
-# 3. trains the three tasks in parallel with `glsgn train` (CPU, bf16 autocast where supported),
-#    then GLA-Net x2 and x4 side by side;
-# 4. exports each run's best checkpoint and prints its held-out PSNR/SSIM with `glsgn eval`;
-#    for dehaze and dereflect, first the guide-size table on training photos with fresh degradations
-#    (scripts/tune_guide.py), then the held-out figures at the registered guide size (640).
+# 1. fetches the allowed photos (scripts/fetch_photos.sh: 36 train, 8 held-out);
+# 2. writes the fixed validation pairs: every family of every task on the whole held-out photos
+#    (seed 202), and VAL_DIR/clean/ (the photos themselves, for the no-harm figure);
+# 3. trains, two runs at a time (one thread each; 2 cores), all on full-size photos taken at a random
+#    scale, 256x256 crops, batch 4, L1, EMA 0.999, a fifth of the pairs clean:
+#      derain-v4      glsgn-cpu from scratch, a 4,000-step schedule stopped at 2,717 (session 9);
+#      derain         derain-v4 continued: 2,500 steps at lr 1e-4, clean share 0.3;
+#      dehaze, dereflect   from derain-v4's weights (a trained restorer of the same shape), 5,000 steps;
+#      leave-one-family-out (LOFO=1): derain without `refraction` on derain-v4's schedule from scratch;
+#      dehaze without `patchy` and dereflect without `ghosted` from derain-v4 (which saw no haze or
+#      glass), stopped at step 2,000 of the 5,000-step schedule: compare them with the all-family runs'
+#      checkpoints at step 2,000 (SNAP=2000 copies those aside as RUN/stepN.pt);
+# 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py).
 #
-# Budget knobs (environment): STEPS (default 2000; DEREFLECT_STEPS 1500), CROP (256x256), BATCH (4),
-# THREADS (1 per run).
-# Tools: GLSGN (default glsgn) and PYTHON (python3), both from the environment glsgn is installed in.
+# Every run resumes from its checkpoints/last.pt when there is one, so the script can be stopped and
+# started again. Knobs (environment): THREADS (1 per run), LOFO (1), GLSGN and PYTHON (the
+# environment glsgn is installed in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data}
 RUNS=${2:-runs}
-STEPS=${STEPS:-2000}
-CROP=${CROP:-256x256}
-BATCH=${BATCH:-4}
+VAL=${3:-$DATA/val}
 GLSGN=${GLSGN:-glsgn}
+PYTHON=${PYTHON:-python3}
 export OMP_NUM_THREADS=${THREADS:-1}
 
-[ -d "$DATA/train-plus" ] || scripts/fetch_photos.sh "$DATA"
-mkdir -p "$RUNS"
-for task in derain dehaze dereflect sr2 sr4; do
-    [ -d "$DATA/val-$task" ] || $GLSGN synth --task "$task" --clean "$DATA/heldout" -o "$DATA/val-$task" --crop 512x512 --n 10 --seed 101
-    [ -d "$DATA/heldout-$task" ] || $GLSGN synth --task "$task" --clean "$DATA/heldout" -o "$DATA/heldout-$task" --seed 202
+[ -d "$DATA/train" ] || scripts/fetch_photos.sh "$DATA"
+for task in derain dehaze dereflect; do
+    for family in $($GLSGN synth --list-families --json | "$PYTHON" -c "import json, sys; print(*(f['name'] for f in json.load(sys.stdin)['$task']))"); do
+        [ -d "$VAL/$task-$family" ] || $GLSGN synth --task "$task" --family "$family" --clean "$DATA/heldout" -o "$VAL/$task-$family" --seed 202
+    done
 done
-# dereflect trains and validates on photos shrunk to the size it runs at (guide 640): whole images
-[ -d "$DATA/val-dereflect-640" ] || $GLSGN synth --task dereflect --clean "$DATA/heldout" -o "$DATA/val-dereflect-640" \
-    --max-side 640 --seed 101
+[ -d "$VAL/clean" ] || { mkdir -p "$VAL/clean" && cp "$VAL/derain-streaks/target/"* "$VAL/clean/"; }
+mkdir -p "$RUNS"
 
-# train_or_resume OUT ARGS...: start a run in the background, or continue it from its last
-# checkpoint (a resumed run takes its recipe from the checkpoint, so ARGS are not given again).
-train_or_resume() {
+run() {  # OUT ARGS...: a new run, or the continuation of one (its recipe is in its checkpoint)
     local out=$1; shift
     if [ -f "$out/checkpoints/last.pt" ]; then
-        $GLSGN train --out "$out" --resume --workers 1 >> "$out.log" 2>&1 &
+        $GLSGN train --out "$out" --resume >> "$out.log" 2>&1
     else
-        $GLSGN train --out "$out" "$@" > "$out.log" 2>&1 &
+        $GLSGN train --out "$out" "$@" > "$out.log" 2>&1
     fi
 }
+snap() {  # RUN STEP: keep the first checkpoint saved at or after STEP as RUN/stepN.pt (the LOFO comparison)
+    while ! ls "$1"/step*.pt >/dev/null 2>&1; do
+        s=$("$PYTHON" -c "import torch; print(torch.load('$1/checkpoints/last.pt', weights_only=True)['step'])" 2>/dev/null || echo 0)
+        if [ "$s" -ge "$2" ]; then cp "$1/checkpoints/last.pt" "$1/step$s.pt"; fi
+        sleep 30
+    done
+}
+COMMON=(--config glsgn-cpu --data "$DATA/train" --batch 4 --crop 256x256 --perceptual-weight 0 --adversarial-weight 0
+        --ema 0.999 --precision auto --save-every 250 --log-every 50 --workers 1 --seed 0 --val-every 100000)
+V4=$RUNS/glsgn-derain-cpu-v4.safetensors
 
-SHARED=(--config glsgn-lite --batch "$BATCH" --crop "$CROP" --lr 4e-4 --perceptual-weight 0 --adversarial-weight 0
-        --ema 0.999 --precision auto --val-every 250 --save-every 250 --log-every 25 --workers 1 --seed 0)
-for task in derain dehaze; do
-    train_or_resume "$RUNS/$task" --task "$task" --data "$DATA/train" --val "$DATA/val-$task" \
-        --steps "$STEPS" --warmup 200 "${SHARED[@]}"
-done
-# Dereflect: reflections are other pictures of the training folder, so it adds the illustrations;
-# photos shrunk to 640 px, the guide size it runs at; 1,500 steps (validation peaks early).
-train_or_resume "$RUNS/dereflect" --task dereflect --data "$DATA/train-plus" --val "$DATA/val-dereflect-640" \
-    --max-side 640 --steps "${DEREFLECT_STEPS:-1500}" --warmup 150 "${SHARED[@]}"
+run "$RUNS/derain-v4" --task derain --steps 4000 --until 2717 --lr 2e-4 --warmup 100 "${COMMON[@]}" &
+[ "${LOFO:-1}" = 1 ] && run "$RUNS/derain-lofo" --task derain --exclude-family refraction --steps 4000 --until 2717 \
+    --lr 2e-4 --warmup 100 "${COMMON[@]}" &
 wait
-
-# GLA-Net x2 / x4 (glanet-tiny): bicubic-downscaled crops of the same photos, L1.
-for scale in 2 4; do
-    if [ "$scale" = 2 ]; then crop=128x128 steps=2000 every=200; else crop=192x192 steps=2500 every=250; fi
-    train_or_resume "$RUNS/sr$scale" --task "sr$scale" --data "$DATA/train" --val "$DATA/val-sr$scale" \
-        --config glanet-tiny --steps "$steps" --batch 8 --crop "$crop" --lr 4e-4 --warmup 100 --ema 0.999 \
-        --precision auto --val-every "$every" --save-every 200 --log-every 25 --workers 1 --seed 0
-done
-wait
-
-for scale in 2 4; do
-    $GLSGN models export "$RUNS/sr$scale" -o "$RUNS/glanet-x$scale-tiny-v1.safetensors" --force
-    echo "== sr$scale (held-out, full-size photos; input = bicubic)"
-    $GLSGN eval --weights "$RUNS/glanet-x$scale-tiny-v1.safetensors" --data "$DATA/heldout-sr$scale" --device cpu \
-        --report "$RUNS/sr$scale-heldout.html"
-done
-
+[ -f "$V4" ] || $GLSGN models export "$RUNS/derain-v4/checkpoints/last.pt" -o "$V4"
 for task in dehaze dereflect; do
-    [ -d "$DATA/tune-$task" ] || $GLSGN synth --task "$task" --clean "$DATA/train" -o "$DATA/tune-$task" --seed 303
+    (snap "$RUNS/$task-all" 2000 & watcher=$!
+     run "$RUNS/$task-all" --task "$task" --from "$V4" --steps 5000 --lr 2e-4 --warmup 100 "${COMMON[@]}"
+     kill "$watcher" 2>/dev/null || true) &
+done
+wait
+run "$RUNS/derain-all" --task derain --from "$V4" --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}" &
+if [ "${LOFO:-1}" = 1 ]; then
+    declare -A WITHHELD=([dehaze]=patchy [dereflect]=ghosted)
+    for task in dehaze dereflect; do
+        run "$RUNS/$task-lofo" --task "$task" --exclude-family "${WITHHELD[$task]}" --from "$V4" --steps 5000 --until 2000 \
+            --lr 2e-4 --warmup 100 "${COMMON[@]}"
+    done
+fi
+wait
+
+for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-all/step*.pt; do
+    [ -e "$run" ] || continue
+    out=${run%.pt}; out=${out/\/step/-step}
+    $GLSGN models export "$run" -o "$out.safetensors" --half --overwrite
 done
 for task in derain dehaze dereflect; do
-    # Dereflect exports its last weights: its five whole validation images score mostly how well the
-    # model guessed each reflection's mean (docs/MODELS.md), which is noise for picking a checkpoint.
-    src=$RUNS/$task; [ "$task" = dereflect ] && src=$RUNS/dereflect/checkpoints/last.pt
-    $GLSGN models export "$src" -o "$RUNS/glsgn-$task-lite-v1.safetensors" --force
-    guide=(); [ "$task" != derain ] && guide=(--guide 640)
-    if [ "$task" != derain ]; then
-        echo "== $task guide sizes (training photos, fresh degradations; the registry row takes the best mean)"
-        "${PYTHON:-python3}" scripts/tune_guide.py "$RUNS/glsgn-$task-lite-v1.safetensors" "$DATA/tune-$task"
-    fi
-    echo "== $task (held-out, full-size photos)"
-    $GLSGN eval --weights "$RUNS/glsgn-$task-lite-v1.safetensors" --data "$DATA/heldout-$task" --device cpu \
-        "${guide[@]}" --report "$RUNS/$task-heldout.html"
+    "$PYTHON" scripts/family_table.py "$VAL" "$RUNS/$task"-*.safetensors --guide 0 --json "$RUNS/table-$task.json"
 done

@@ -15,14 +15,13 @@
 #   PYTHON=python3      interpreter with torch; the repository is used through PYTHONPATH, no install
 #   DEVICE=cuda         cuda | cpu
 #   TASKS="derain dehaze dereflect"
-#   FROM_DERAIN, FROM_DEHAZE, FROM_DEREFLECT  starting weights; defaults: the committed
-#                       glsgn_core/weights/glsgn-TASK-lite-v1.safetensors, and the newest
-#                       glsgn-dereflect-*.safetensors if any, else dereflect starts from scratch
+#   FROM_DERAIN, FROM_DEHAZE, FROM_DEREFLECT  starting weights; default: the task's published
+#                       model as `glsgn models path glsgn-TASK` finds it (the bundled file), else scratch
 #   STEPS=3000          LR-schedule length (STEPS_TASK overrides one task), WARMUP=STEPS/20
 #   LR=1e-4             fine-tuning rate; a task starting from scratch gets LR_SCRATCH=3e-4 (LR_TASK overrides)
 #   TRAIN_S=360         seconds of training per run before the SIGTERM (the runs share the time)
 #   DEADLINE_S=570      the whole call's limit; export and scoring are cut to what is left
-#   BATCH=16 CROP=256x256 WORKERS=4 (per run; three runs share 16 cores) CONFIG=glsgn-lite
+#   BATCH=16 CROP=256x256 WORKERS=4 (per run; three runs share 16 cores) CONFIG=glsgn-cpu
 #   BASELINE=1          also score the starting weights
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
@@ -69,7 +68,7 @@ print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is
 start_weights() {  # TASK -> file, or nothing for a fresh start
     local var="FROM_${1^^}"
     if [ -n "${!var+x}" ]; then echo "${!var}"; return; fi
-    ls -t glsgn_core/weights/glsgn-"$1"-*.safetensors 2>/dev/null | head -n 1 || true
+    GLSGN_OFFLINE=1 glsgn models path "glsgn-$1" 2>/dev/null || true
 }
 
 train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN_S
@@ -81,12 +80,10 @@ train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN
     if [ -f "$run/checkpoints/last.pt" ]; then
         args=(--resume --steps "$steps")
     else
-        args=(--task "$task" --data "$DATA/train" --config "${CONFIG:-glsgn-lite}" --steps "$steps"
+        args=(--task "$task" --data "$DATA/train" --config "${CONFIG:-glsgn-cpu}" --steps "$steps"
               --warmup "${WARMUP:-$((steps / 20))}" --lr "$lr" --batch "${BATCH:-16}" --crop "${CROP:-256x256}"
               --ema 0.999 --precision auto --perceptual-weight 0 --adversarial-weight 0 --seed 0)
         [ -n "$from" ] && args+=(--from "$from")
-        # dehaze and dereflect run at a guide of 640 px, so they learn at that scale.
-        [ "$task" != derain ] && args+=(--max-side 640)
     fi
     echo "== $task: from ${from:-scratch}, lr $lr, $steps steps, at most ${TRAIN_S}s" | tee "$OUT_DIR/logs/$task.log"
     # --foreground: the SIGTERM goes to glsgn train alone; its loader workers must live until it has saved.

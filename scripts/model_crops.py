@@ -1,0 +1,86 @@
+"""Before/after crops of a model's worst cases, to look at (issue 18): one PNG per case.
+
+    python scripts/model_crops.py MODEL VAL_DIR FIGURES.json OUT_DIR [--size 320] [--guide N]
+
+FIGURES.json is what ``scripts/family_table.py VAL_DIR MODEL --json`` wrote for the same model. For
+every family of the model's task, the photo with the smallest gain is restored again and cropped
+where the output differs most from the target (what went wrong there), and where the model changed
+the photo most; for the clean photos, the one changed most (lowest PSNR against itself), cropped
+where it changed most. Each PNG is input | output | target (clean photos: input | output |
+amplified difference, x8 around mid-grey), at 1:1 pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _window(score: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left of the size x size window with the largest sum of ``score`` (half-window grid)."""
+    h, w = score.shape
+    best, at = -1.0, (0, 0)
+    for top in range(0, max(h - size, 0) + 1, max(size // 2, 1)):
+        for left in range(0, max(w - size, 0) + 1, max(size // 2, 1)):
+            total = float(score[top : top + size, left : left + size].sum())
+            if total > best:
+                best, at = total, (top, left)
+    return at
+
+
+def _panel(images: list[np.ndarray], at: tuple[int, int], size: int, path: Path) -> None:
+    t, l = at
+    crops = [np.clip(x[t : t + size, l : l + size], 0, 1) for x in images]
+    gap = np.ones((crops[0].shape[0], 4, 3), np.float32)
+    row = np.concatenate([c if i == 0 else np.concatenate([gap, c], 1) for i, c in enumerate(crops)], 1)
+    Image.fromarray(np.rint(row * 255).astype(np.uint8)).save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("val", type=Path)
+    parser.add_argument("figures", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--size", type=int, default=320)
+    parser.add_argument("--guide", type=int)
+    args = parser.parse_args()
+
+    from glsgn_core.restorer import Restorer
+
+    kwargs = {} if args.guide is None else {"guide": args.guide or None}
+    restore = Restorer.from_pretrained(args.model, device="cpu", **kwargs).restore
+    result = next(r for r in json.loads(args.figures.read_text()) if r["model"] == args.model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for family, rows in result["families"].items():
+        name = rows["worst"]["name"]
+        folder = args.val / f"{result['task']}-{family}"
+        inp = _rgb(next((folder / "input").glob(f"{name}.*")))
+        tgt = _rgb(next((folder / "target").glob(f"{name}.*")))
+        out = restore(inp)
+        wrong = np.abs(out - tgt).mean(2) - np.abs(inp - tgt).mean(2)  # where the output is worse than its input
+        for what, score in (("worse", wrong), ("changed", np.abs(out - inp).mean(2))):
+            path = args.out / f"{result['task']}-{family}-{name}-{what}.png"
+            _panel([inp, out, tgt], _window(score, args.size), args.size, path)
+            print(path)
+    if result.get("clean"):
+        name = result["clean"]["worst"]["name"]
+        photo = _rgb(next((args.val / "clean").glob(f"{name}.*")))
+        out = restore(photo)
+        diff = 0.5 + 8 * (out - photo)
+        path = args.out / f"{result['task']}-clean-{name}.png"
+        _panel([photo, out, diff], _window(np.abs(out - photo).mean(2), args.size), args.size, path)
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
