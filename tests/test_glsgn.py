@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import glsgn_core
-
 from glsgn_core.complexity import measure, parse_size
 from glsgn_core.errors import ModelNotFoundError
 from glsgn_core.models import GLSGN, create_model, list_models
@@ -450,7 +448,7 @@ def test_weights_of_earlier_sessions_build_and_restore_as_they_were_trained():
     img = np.stack([0.5 + 0.3 * np.sin(6 * x + 2 * y), 0.4 + 0.2 * np.cos(5 * y), 0.3 + 0.4 * x * y], -1)
     img = np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1).astype(np.float32)
     for name in ("glsgn-derain-lite-v1", "glsgn-dehaze-lite-v1"):
-        model, _ = load_weights_file(Path(glsgn_core.__file__).parent / "weights" / f"{name}.safetensors")
+        model, _ = load_weights_file(Path(__file__).parent / "golden" / f"{name}.safetensors")  # once bundled
         assert model.config.cues == "bottleneck" and all(len(p.joins) == 0 for p in model.locals)
         with torch.no_grad():
             out = model(torch.from_numpy(img).permute(2, 0, 1)[None]).image[0].permute(1, 2, 0).numpy()

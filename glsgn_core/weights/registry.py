@@ -43,18 +43,18 @@ class WeightsEntry:
 
 
 # One row per published file, e.g.
-#   WeightsEntry("glsgn-derain", "derain", "glsgn-lite", "glsgn-derain-lite-v1.safetensors",
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-cpu-v2.safetensors",
 #                sha256="<64 hex digits>", size=7_081_234, description="GLSGN-lite trained on synthetic rain"),
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        "glsgn-derain", "derain", "glsgn-lite", "glsgn-derain-lite-v1.safetensors",
-        sha256="cd3c8a76c3fa9b83405243cff63d9eb7301a247d99c2cbf595ac33a1dd3c68c9", size=7_053_296,
-        description="GLSGN-lite, synthetic rain streaks; bundled (docs/MODELS.md)",
+        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-cpu-v2.safetensors",
+        sha256="fefb5fbceaa5df9a552163025e94dae22a5f0f1023cab92f00f479566aba6f13", size=8_046_034,
+        description="GLSGN-cpu, every rain family (streaks, depth, refraction), float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
-        "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v1.safetensors",
-        sha256="682c9c4928706d9beea93992fa570fba93fb6fa36ac44fdaf2ce9baaf55c059b", size=7_053_296,
-        description="GLSGN-lite, synthetic haze; runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
+        "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
+        sha256="6023a94d1ed75582f34b795b03e74ade2d10b5bb778fc7e575ad169ea7485f8a", size=7_053_464,
+        description="GLSGN-lite, every haze family, half the pairs clean (does little, harms little); runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
         guide=640,  # chosen on training photos with fresh haze (scripts/tune_guide.py), not on held-out ones
     ),
     WeightsEntry(
