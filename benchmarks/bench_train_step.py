@@ -5,7 +5,7 @@
 The VGG-19 weights do not change the cost, so a randomly initialised VGG is used when
 ``--vgg-weights`` is not given. The first step (allocation, oneDNN set-up) is reported apart.
 ``--peer nafnet-small`` times the same-FLOPs NAFNet of ``train_peer.py`` instead (in .venv-bench,
-pixel loss only: pass ``--perceptual-weight 0 --adversarial-weight 0``).
+pixel loss only, whatever the weight flags say).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--peer", choices=["nafnet-small"], help="time this peer network (benchmarks/train_peer.py)")
     a = p.parse_args()
+    if a.peer:  # a peer trains with the pixel loss alone (train(model=...) refuses the others)
+        a.perceptual_weight = a.adversarial_weight = 0.0
     w, h = (int(v) for v in a.crop.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         vgg = a.vgg_weights

@@ -21,14 +21,23 @@ from pathlib import Path
 def score(model: str, val: Path, device: str, guide: int | None = None) -> dict:
     from glsgn_core.restorer import Restorer
     from glsgn_core.weights import load_model
-    from glsgn_core.weights.registry import default_model, get_entry, is_registered
 
     task = load_model(model)[1]["task"]
     # A weights file runs as the task's published model does (e.g. dehaze at a guide size of 640).
     if guide is None:
-        guide = None if is_registered(model) else get_entry(default_model(task)).guide if is_registered(default_model(task)) else None
+        guide = published_guide(model, task)
     restorer = Restorer.from_pretrained(model, device=device, guide=guide)
     return score_restore(model, task, restorer.restore, val)
+
+
+def published_guide(model: str, task: str) -> int | None:
+    """The guide size ``model`` runs at by default: its registry row's for a registry name (None
+    lets the Restorer read it), else the task's published model's (e.g. 640 for a dehaze file)."""
+    from glsgn_core.weights.registry import default_model, get_entry, is_registered
+
+    if is_registered(model):
+        return None
+    return get_entry(default_model(task)).guide if is_registered(default_model(task)) else None
 
 
 def score_restore(name: str, task: str, restore, val: Path) -> dict:

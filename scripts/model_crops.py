@@ -2,6 +2,8 @@
 
     python scripts/model_crops.py MODEL VAL_DIR FIGURES.json OUT_DIR [--size 320] [--guide N]
 
+Give the same --guide as family_table.py was given (default: the same default it uses).
+
 FIGURES.json is what ``scripts/family_table.py VAL_DIR MODEL --json`` wrote for the same model. For
 every family of the model's task, the photo with the smallest gain is restored again and cropped
 where the output differs most from the target (what went wrong there), and where the model changed
@@ -55,11 +57,17 @@ def main() -> None:
     parser.add_argument("--guide", type=int)
     args = parser.parse_args()
 
+    import sys
+
     from glsgn_core.restorer import Restorer
 
-    kwargs = {} if args.guide is None else {"guide": args.guide or None}
-    restore = Restorer.from_pretrained(args.model, device="cpu", **kwargs).restore
+    sys.path.insert(0, str(Path(__file__).parent))
+    from family_table import published_guide
+
     result = next(r for r in json.loads(args.figures.read_text()) if r["model"] == args.model)
+    # As family_table.py ran it, so the crops show the output that was scored (0: full size).
+    guide = args.guide if args.guide is not None else published_guide(args.model, result["task"])
+    restore = Restorer.from_pretrained(args.model, device="cpu", guide=guide).restore
     args.out.mkdir(parents=True, exist_ok=True)
     for family, rows in result["families"].items():
         name = rows["worst"]["name"]

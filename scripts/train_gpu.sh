@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fine-tune derain, dehaze and dereflect side by side on one lent GPU within one 10-minute call
-# (issue 18): each starts from the latest committed weights, trains until STEPS or TRAIN_S seconds,
+# (issue 18): each starts from committed weights (below), trains until STEPS or TRAIN_S seconds,
 # whichever comes first (a SIGTERM makes glsgn train save checkpoints/last.pt and stop, so a later
 # call can --resume), then its last checkpoint is exported and scored on every family folder.
 #
@@ -15,8 +15,11 @@
 #   PYTHON=python3      interpreter with torch; the repository is used through PYTHONPATH, no install
 #   DEVICE=cuda         cuda | cpu
 #   TASKS="derain dehaze dereflect"
-#   FROM_DERAIN, FROM_DEHAZE, FROM_DEREFLECT  starting weights; default: the task's published
-#                       model as `glsgn models path glsgn-TASK` finds it (the bundled file), else scratch
+#   FROM_DERAIN, FROM_DEHAZE, FROM_DEREFLECT  starting weights (they fix the architecture; CONFIG
+#                       only applies to a run from scratch). Defaults, as in scripts/train_defaults.sh:
+#                       derain from the bundled glsgn-derain (glsgn-cpu); dehaze from the same derain
+#                       weights (the bundled glsgn-dehaze is a glsgn-lite); dereflect from its glsgn-cpu
+#                       candidate, candidates/glsgn-dereflect-cpu-v2.safetensors
 #   STEPS=3000          LR-schedule length (STEPS_TASK overrides one task), WARMUP=STEPS/20
 #   LR=1e-4             fine-tuning rate; a task starting from scratch gets LR_SCRATCH=3e-4 (LR_TASK overrides)
 #   TRAIN_S=360         seconds of training per run before the SIGTERM (the runs share the time)
@@ -68,7 +71,10 @@ print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is
 start_weights() {  # TASK -> file, or nothing for a fresh start
     local var="FROM_${1^^}"
     if [ -n "${!var+x}" ]; then echo "${!var}"; return; fi
-    GLSGN_OFFLINE=1 glsgn models path "glsgn-$1" 2>/dev/null || true
+    case $1 in
+        dereflect) ls candidates/glsgn-dereflect-cpu-v2.safetensors 2>/dev/null || true ;;
+        *) GLSGN_OFFLINE=1 glsgn models path glsgn-derain 2>/dev/null || true ;;
+    esac
 }
 
 train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN_S
@@ -117,7 +123,9 @@ pids=()
 for task in "${exported[@]}"; do
     models=("$OUT_DIR/glsgn-$task-gpu.safetensors")
     from=$(start_weights "$task")
-    [ "$BASELINE" = 1 ] && [ -n "$from" ] && models+=("$from")
+    # The starting weights as a baseline, when they are a model of this task (dehaze starts from derain's).
+    if [ "$BASELINE" = 1 ] && [ -n "$from" ] && [ "$("$PYTHON" -c "import sys; from glsgn_core.weights.files import read_metadata
+print(read_metadata(sys.argv[1])['task'])" "$from" 2>/dev/null)" = "$task" ]; then models+=("$from"); fi
     budget=$(left)
     if [ "$budget" -lt 10 ]; then echo "== no time left to score $task" >&2; continue; fi
     if [ -f scripts/family_table.py ]; then

@@ -44,7 +44,7 @@ class WeightsEntry:
 
 # One row per published file, e.g.
 #   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-cpu-v2.safetensors",
-#                sha256="<64 hex digits>", size=7_081_234, description="GLSGN-lite trained on synthetic rain"),
+#                sha256="<64 hex digits>", size=8_046_034, description="GLSGN-cpu trained on synthetic rain"),
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-cpu-v2.safetensors",
@@ -55,7 +55,7 @@ REGISTRY: tuple[WeightsEntry, ...] = (
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
         sha256="6023a94d1ed75582f34b795b03e74ade2d10b5bb778fc7e575ad169ea7485f8a", size=7_053_464,
         description="GLSGN-lite, every haze family, half the pairs clean (does little, harms little); runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
-        guide=640,  # chosen on training photos with fresh haze (scripts/tune_guide.py), not on held-out ones
+        guide=640,  # v1's, chosen on training photos with fresh haze (scripts/tune_guide.py); v2 is scored at it
     ),
     WeightsEntry(
         "glanet-x2", "sr2", "glanet-tiny", "glanet-x2-tiny-v1.safetensors",
