@@ -86,7 +86,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
 
     ``f`` is a new, empty temporary file in ``path``'s folder named ``.NAME`` + :data:`TEMP_MARKER`
     + random hex, opened ``"r+b"`` by name, so ``f.name`` is its path for libraries that want a
-    named file (tifffile, or safetensors' ``save_file(tensors, f.name)``). Text goes in as bytes:
+    named file (tifffile; not a library that replaces the file at that name, as safetensors'
+    ``save_file`` does: write its bytes to ``f`` instead). Text goes in as bytes:
     ``f.write(text.encode("utf-8"))``. ``write`` must not close ``f``.
 
     The temporary file is created with ``O_CREAT | O_EXCL`` and mode ``0o666``, so the umask sets

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -177,6 +179,9 @@ def test_export_half_stores_float16_and_loads_back_as_float32(tmp_path):
     result = glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(half), "--half")
     assert result.exit_code == 0, result.stderr
     assert half.stat().st_size < 0.6 * full.stat().st_size
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (full, half)} == {0o666 & ~umask}  # a file to share, as any other
     from safetensors import safe_open
 
     with safe_open(str(half), framework="pt") as f:

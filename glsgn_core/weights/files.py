@@ -38,7 +38,7 @@ def save_weights(
     one of at most 2**-25 below 2**-14). A tensor whose finite values float16 cannot hold is refused."""
     import torch
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from glsgn_core import __version__
     from glsgn_core.models import list_models
@@ -66,7 +66,9 @@ def save_weights(
                     raise WeightsError(f"{model_name}: tensor {k} holds values beyond float16's range (65504); export without --half")
                 tensors[k] = small
     path = Path(path)
-    atomic_write(path, lambda f: save_file(tensors, f.name, metadata=metadata), parents=True)
+    # Bytes through our handle: save_file(f.name) would put a new 0600 file (its own temporary) in
+    # place of ours, so the umask's permissions and our fsync would not apply to what is kept.
+    atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata)), parents=True)
     return sha256_file(path)
 
 
