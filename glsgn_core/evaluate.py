@@ -39,7 +39,8 @@ class PairScore:
     lanczos_ssim: float | None = None
 
 
-def _rgb_float(path: Path) -> np.ndarray:
+def read_rgb_float(path: Path) -> np.ndarray:
+    """An image file as float32 RGB in [0, 1] (grey repeated to three channels), as it is scored."""
     pixels = to_float(read_image(path).pixels)
     return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
 
@@ -69,7 +70,7 @@ def evaluate(
     """
     scores = []
     for name, inp_path, tgt_path in match_pairs(Path(pairs)):
-        inp, tgt = _rgb_float(inp_path), _rgb_float(tgt_path)
+        inp, tgt = read_rgb_float(inp_path), read_rgb_float(tgt_path)
         start = time.perf_counter()
         out = restore(inp)
         seconds = time.perf_counter() - start
@@ -123,7 +124,7 @@ def evaluate_clean(
         raise GlsgnError(f"{folder}: no images found to score as clean photos")
     rows = []
     for path in photos:
-        photo = _rgb_float(path)
+        photo = read_rgb_float(path)
         out = restore(photo)
         value, structure = _scores(out, photo, with_ssim)
         name = path.relative_to(folder).with_suffix("").as_posix()
@@ -135,18 +136,23 @@ def evaluate_clean(
     return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"], "shift": worst["shift"]}, "images": rows}
 
 
-def _crop_where_it_changed(inp: np.ndarray, out: np.ndarray, tgt: np.ndarray, size: int):
-    h, w = inp.shape[:2]
-    size = min(size, h, w)
-    change = np.abs(out - inp).mean(axis=2)
-    # coarse search on a grid of half-crop steps: cheap on 4K images
+def best_window(score: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left of the ``size`` x ``size`` window with the largest sum of ``score`` (H x W), searched
+    on a grid of half-window steps: cheap on 4K images. ``size`` must fit in ``score``."""
+    h, w = score.shape
     best, at = -1.0, (0, 0)
     for top in range(0, h - size + 1, max(size // 2, 1)):
         for left in range(0, w - size + 1, max(size // 2, 1)):
-            total = float(change[top : top + size, left : left + size].sum())
+            total = float(score[top : top + size, left : left + size].sum())
             if total > best:
                 best, at = total, (top, left)
-    t, l = at
+    return at
+
+
+def _crop_where_it_changed(inp: np.ndarray, out: np.ndarray, tgt: np.ndarray, size: int):
+    h, w = inp.shape[:2]
+    size = min(size, h, w)
+    t, l = best_window(np.abs(out - inp).mean(axis=2), size)
     return tuple(x[t : t + size, l : l + size] for x in (inp, out, tgt))
 
 

@@ -22,25 +22,12 @@ import numpy as np
 from PIL import Image
 
 
-def _rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+def _panel(images: list[np.ndarray], score: np.ndarray, size: int, path: Path) -> None:
+    """input | output | third image, cropped where ``score`` sums highest, side by side at 1:1."""
+    from glsgn_core.evaluate import best_window
 
-
-def _window(score: np.ndarray, size: int) -> tuple[int, int]:
-    """Top-left of the size x size window with the largest sum of ``score`` (half-window grid)."""
-    h, w = score.shape
-    best, at = -1.0, (0, 0)
-    for top in range(0, max(h - size, 0) + 1, max(size // 2, 1)):
-        for left in range(0, max(w - size, 0) + 1, max(size // 2, 1)):
-            total = float(score[top : top + size, left : left + size].sum())
-            if total > best:
-                best, at = total, (top, left)
-    return at
-
-
-def _panel(images: list[np.ndarray], at: tuple[int, int], size: int, path: Path) -> None:
-    t, l = at
+    size = min(size, *score.shape)
+    t, l = best_window(score, size)
     crops = [np.clip(x[t : t + size, l : l + size], 0, 1) for x in images]
     gap = np.ones((crops[0].shape[0], 4, 3), np.float32)
     row = np.concatenate([c if i == 0 else np.concatenate([gap, c], 1) for i, c in enumerate(crops)], 1)
@@ -59,6 +46,7 @@ def main() -> None:
 
     import sys
 
+    from glsgn_core.evaluate import read_rgb_float as _rgb
     from glsgn_core.restorer import Restorer
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -78,7 +66,7 @@ def main() -> None:
         wrong = np.abs(out - tgt).mean(2) - np.abs(inp - tgt).mean(2)  # where the output is worse than its input
         for what, score in (("worse", wrong), ("changed", np.abs(out - inp).mean(2))):
             path = args.out / f"{result['task']}-{family}-{name}-{what}.png"
-            _panel([inp, out, tgt], _window(score, args.size), args.size, path)
+            _panel([inp, out, tgt], score, args.size, path)
             print(path)
     if result.get("clean"):
         name = result["clean"]["worst"]["name"]
@@ -86,7 +74,7 @@ def main() -> None:
         out = restore(photo)
         diff = 0.5 + 8 * (out - photo)
         path = args.out / f"{result['task']}-clean-{name}.png"
-        _panel([photo, out, diff], _window(np.abs(out - photo).mean(2), args.size), args.size, path)
+        _panel([photo, out, diff], np.abs(out - photo).mean(2), args.size, path)
         print(path)
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from glsgn_core import tasks
 from glsgn_core.errors import GlsgnError
 from glsgn_core.train.checkpoint import load_checkpoint
-from glsgn_core.weights.files import arch_of
+from glsgn_core.weights.files import EXTERNAL, arch_of
 
 if TYPE_CHECKING:
     from glsgn_core.train.loop import TrainConfig
@@ -54,7 +54,7 @@ def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
     path = Path(cfg.init_from)
     if path.suffix == ".pt" and path.is_file():  # one of our training checkpoints
         state = load_checkpoint(path)
-        if state.get("arch") == "external":
+        if state.get("arch") == EXTERNAL:
             raise GlsgnError(f"--from {path}: a network trained with train(model=...); glsgn cannot rebuild it")
         model = create_model(state["model_name"], **state["config"])
         model.load_state_dict(state["ema"] or state["model"])

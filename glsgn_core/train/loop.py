@@ -45,7 +45,7 @@ from glsgn_core.train.losses import (
     multi_stage,
 )
 from glsgn_core.train.run_folder import RunFolder
-from glsgn_core.weights.files import arch_of
+from glsgn_core.weights.files import EXTERNAL, arch_of
 
 
 @dataclass
@@ -292,7 +292,7 @@ class Trainer:
         cfg = self.cfg
         per_round = self.dinfo.world * cfg.batch
         return {
-            "arch": "external" if self.external else arch_of(self.model_name),
+            "arch": EXTERNAL if self.external else arch_of(self.model_name),
             "model_name": self.model_name,
             "config": {} if self.external else dataclasses.asdict(self.model.config),
             "task": cfg.task,
@@ -358,7 +358,7 @@ def train(
         raise GlsgnError("train(model=...) trains the given network with the pixel loss alone: set the perceptual and "
                          "adversarial weights to 0, and no init_from or model_overrides")
     state = load_checkpoint(folder.last) if resume else None
-    if state is not None and (state.get("arch") == "external") != (model is not None):
+    if state is not None and (state.get("arch") == EXTERNAL) != (model is not None):
         raise GlsgnError(
             f"{folder.last} holds a network trained with train(model=...): resume it the same way"
             if model is None else f"{folder.last} holds a {state['model_name']} run; resume it without model="

@@ -20,6 +20,7 @@ from glsgn_core.weights.registry import WeightsError
 FORMAT = "glsgn-weights/1"
 CHECKPOINT_FORMAT = "glsgn-checkpoint/1"
 ARCHS = ("glsgn", "glanet")  # the architectures a weights file or checkpoint may describe
+EXTERNAL = "external"  # a checkpoint's arch when train(model=...) trained a network glsgn cannot rebuild
 
 
 def arch_of(model_name: str) -> str:
@@ -148,7 +149,7 @@ def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike, *, half: b
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsError(f"cannot read checkpoint {ckpt_path} ({_first_line(exc)})") from None
-    if isinstance(ckpt, dict) and ckpt.get("arch") == "external":
+    if isinstance(ckpt, dict) and ckpt.get("arch") == EXTERNAL:
         raise WeightsError(f"{ckpt_path} holds a network trained with train(model=...), which glsgn cannot rebuild; "
                            "read its weights with glsgn_core.train.load_checkpoint(path)['ema']")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("arch") not in ARCHS:
