@@ -215,6 +215,29 @@ def test_roundtrip_fine_tune_from_exported_weights_then_export_again(pairs, tmp_
             torch.testing.assert_close(b.get_tensor(key), a.get_tensor(key))
 
 
+def test_fine_tune_from_weights_takes_model_config_fields_that_keep_the_shapes(pairs, tmp_path) -> None:
+    """--from FILE with --model-config: a field that keeps the weights' shapes (Table V's ssim_loss)
+    switches on for the fine-tune and is exported; one that changes a shape is refused, not dropped."""
+    from safetensors import safe_open
+
+    base = ["--task", "dehaze", "--data", str(pairs), "--adversarial-weight", "0", *NO_VGG, *TINY]
+    assert glsgn("train", "--out", str(tmp_path / "first"), "--steps", "2", *base).returncode == 0
+    assert glsgn("models", "export", str(tmp_path / "first"), "-o", str(tmp_path / "a.safetensors")).returncode == 0
+    tiny = json.loads(TINY[1])
+    run = tmp_path / "ssim"
+    r = glsgn("train", "--out", str(run), "--from", str(tmp_path / "a.safetensors"), "--steps", "2", "--log-every", "1",
+              *base[:-len(TINY)], *TINY[2:], "--model-config", json.dumps({**tiny, "ssim_loss": 0.5}))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert all(0 < x["ssim_loss"] < 1 for x in records(run) if "loss" in x)
+    assert glsgn("models", "export", str(run), "-o", str(tmp_path / "b.safetensors")).returncode == 0
+    with safe_open(str(tmp_path / "b.safetensors"), "pt") as b:
+        assert json.loads(b.metadata()["config"])["ssim_loss"] == 0.5
+    r = glsgn("train", "--out", str(tmp_path / "wider"), "--from", str(tmp_path / "a.safetensors"), "--steps", "2",
+              *base[:-len(TINY)], *TINY[2:], "--model-config", json.dumps({"widths": [4, 8, 8, 8, 16]}))  # fmt: skip
+    assert r.returncode == 2 and "does not fit the network --from" in r.stderr and "a.safetensors" in r.stderr, r.stderr
+    assert not (tmp_path / "wider" / "checkpoints" / "last.pt").exists()
+
+
 @pytest.mark.slow
 def test_smoke_torchrun_two_processes_on_cpu(tmp_path) -> None:
     pairs = write_pairs(tmp_path / "pairs")

@@ -6,6 +6,7 @@ exponential moving average of its weights that exports prefer.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,13 +59,35 @@ def _build_model(cfg: TrainConfig) -> tuple[nn.Module, str]:
             raise GlsgnError(f"--from {path}: a network trained with train(model=...); glsgn cannot rebuild it")
         model = create_model(state["model_name"], **state["config"])
         model.load_state_dict(state["ema"] or state["model"])
-        return model, state["model_name"]
+        return _overridden(model, state["model_name"], state["config"], cfg), state["model_name"]
     try:
         from glsgn_core.weights import load_model
     except ImportError:
         raise GlsgnError(f"--from {cfg.init_from}: pretrained weights need glsgn_core.weights.load_model") from None
     model, meta = load_model(cfg.init_from)
-    return model, meta["model_name"]  # the configuration, which a later export must be able to rebuild
+    # The configuration, which a later export must be able to rebuild.
+    return _overridden(model, meta["model_name"], json.loads(meta["config"]), cfg), meta["model_name"]
+
+
+def _overridden(model: nn.Module, name: str, config: dict, cfg: TrainConfig) -> nn.Module:
+    """``model`` rebuilt with ``cfg.model_overrides`` over its stored ``config``, its weights kept.
+
+    Fields that leave the weights' shapes alone (e.g. ``ssim_loss``) can change for a fine-tune;
+    one that changes a shape is an error, not silently dropped.
+    """
+    from glsgn_core.models import create_model
+
+    merged = {**config, **cfg.model_overrides}
+    if merged == config:
+        return model
+    try:
+        rebuilt = create_model(name, **merged)
+        rebuilt.load_state_dict(model.state_dict())
+    except (TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GlsgnError(f"--model-config {json.dumps(cfg.model_overrides)} does not fit the network --from {cfg.init_from} "
+                         f"holds ({reason}); only fields that keep its weights' shapes can change") from None
+    return rebuilt.train(model.training)
 
 
 class EMA:
