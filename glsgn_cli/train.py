@@ -44,6 +44,7 @@ def train(
     families: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated degradation families to draw from (glsgn synth --list-families). Default: all of the task's.")] = None,
     exclude_family: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated families to withhold (a leave-one-family-out run).")] = None,
     clean_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Clean photos only: share of pairs with nothing to remove, so the model learns to hand clean photos back. Default: 0.2.", show_default=False)] = None,
+    decoy_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Clean photos only: share of pairs whose photo first gets things that look like the degradation but belong to the scene, which the model must keep (derain: thin dark lines such as reeds and wires). 0: off.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
@@ -90,7 +91,7 @@ def train(
                 clip=clip, ema=ema, precision=precision,
                 loss=LossWeights(l1_weight, perceptual, adversarial, pathway_weight, final_weight),
                 vgg_weights=_str(vgg_weights), sr_degrade=sr_degrade, max_side=max_side, families=_names(families),
-                exclude_families=_names(exclude_family) or [], clean_share=clean_share, seed=seed, workers=workers, device=device,
+                exclude_families=_names(exclude_family) or [], clean_share=clean_share, decoy_share=decoy_share, seed=seed, workers=workers, device=device,
                 log_every=log_every, save_every=save_every, save_minutes=save_minutes, val_every=val_every,
             )  # fmt: skip
         _run(cfg, resume)
@@ -209,6 +210,8 @@ def _datasets(cfg):
     engine = {"families": cfg.families, "exclude": cfg.exclude_families}
     if cfg.clean_share is not None:
         engine["clean_share"] = cfg.clean_share
+    if cfg.decoy_share:
+        engine["decoy_share"] = cfg.decoy_share
     train_set = make_dataset(
         cfg.data, cfg.task, crop=cfg.crop, augment=True, seed=cfg.seed, lr_degrade=cfg.sr_degrade, max_side=cfg.max_side,
         **engine,

@@ -191,6 +191,18 @@ def test_clean_share_gives_identity_pairs(clean, task):
     assert 0 < sum(mixed) < 12
 
 
+def test_decoy_share_draws_scene_lines_into_the_target(clean):
+    """--decoy-share reaches the pairs: derain targets get dark lines that the clean crop lacks."""
+    def targets(share: float) -> list[torch.Tensor]:
+        ds = SyntheticPairs(clean, "derain", crop=(64, 48), length=6, seed=4, decoy_share=share, **PLAIN)
+        return [ds[i]["target"] for i in range(6)]
+
+    plain, lined = targets(0.0), targets(1.0)
+    assert all((b <= a + 1e-6).all() and not torch.equal(a, b) for a, b in zip(plain, lined))
+    with pytest.raises(GlsgnError, match="decoy share 1.5"):
+        SyntheticPairs(clean, "derain", crop=(32, 24), decoy_share=1.5)
+
+
 def test_families_and_exclusions_select_what_is_drawn(clean, paired):
     with pytest.raises(GlsgnError, match="unknown derain family 'snow'"):
         SyntheticPairs(clean, "derain", crop=(32, 24), families=["snow"])

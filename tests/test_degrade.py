@@ -150,6 +150,7 @@ def test_exception_unknown_task():
 
 from glsgn_core.data.camera import camera  # noqa: E402
 from glsgn_core.data.degrade import FAMILIES, select_families, synthesize  # noqa: E402
+from glsgn_core.data.rain import scene_lines  # noqa: E402
 
 ALL_FAMILIES = [(task, f.name) for task, fams in FAMILIES.items() for f in fams]
 
@@ -233,3 +234,31 @@ def test_camera_stage_never_makes_nan_from_a_resize_overshoot():
         inp, tgt = camera(clean, clean, np.random.default_rng(seed))
         assert np.isfinite(inp).all() and np.isfinite(tgt).all(), seed
     assert gammas > 0 and noises > 0, "no seed took the branch under test; the test checks nothing"
+
+
+def test_scene_lines_only_darken_and_grow_in_patches():
+    """Decoys for derain are darker than the scene behind them (rain is lighter), thin, and cover part of the frame."""
+    img = photo_float(0, (256, 192))
+    for seed in range(6):
+        out = scene_lines(img, np.random.default_rng(seed))
+        assert out.shape == img.shape and out.dtype == np.float32
+        assert (out <= img + 1e-6).all(), "a scene line lightened a pixel"
+        changed = (img - out).max(axis=2) > 2 / 255
+        assert 0.001 < changed.mean() < 0.6, changed.mean()
+    np.testing.assert_array_equal(scene_lines(img, np.random.default_rng(3)), scene_lines(img, np.random.default_rng(3)))
+
+
+def test_synthesize_decoys_are_in_input_and_target_and_leave_the_stream_alone():
+    img = photo_float(0, (96, 64))
+    plain = [synthesize("derain", img, np.random.default_rng(s), use_camera=False) for s in range(6)]
+    off = [synthesize("derain", img, np.random.default_rng(s), decoy_share=0.0, use_camera=False) for s in range(6)]
+    for a, b in zip(plain, off):  # off means the pairs of before, draw for draw
+        np.testing.assert_array_equal(a.input, b.input)
+        np.testing.assert_array_equal(a.target, b.target)
+    on = [synthesize("derain", img, np.random.default_rng(s), decoy_share=1.0, clean_share=0.5, use_camera=False) for s in range(12)]
+    assert all((p.target <= img + 1e-6).all() and not np.array_equal(p.target, img) for p in on)  # the lines are in the target
+    assert any(not p.family and np.array_equal(p.input, p.target) for p in on)  # a clean pair keeps its lines on both sides
+    # tasks without a decoy ignore the share, and their stream is unchanged
+    a = synthesize("dehaze", img, np.random.default_rng(1), decoy_share=1.0, use_camera=False)
+    b = synthesize("dehaze", img, np.random.default_rng(1), use_camera=False)
+    np.testing.assert_array_equal(a.input, b.input)

@@ -338,6 +338,8 @@ class SyntheticPairs(_Reproducible):
         families: degradation families to draw from (default: all of the task's); ``exclude``
             removes some (a leave-one-family-out run).
         clean_share: share of pairs with nothing to remove (input == target).
+        decoy_share: share of pairs whose clean crop first gets the task's decoy (scene content that
+            looks like the degradation, e.g. dark reeds for derain; see ``degrade.DECOYS``).
         camera: apply the camera stage (exposure, gamma, blur, noise, JPEG) to every pair.
         photo_scale: range of the random photo scale (see ``PHOTO_SCALE``); None keeps 1:1 pixels.
     """
@@ -357,6 +359,7 @@ class SyntheticPairs(_Reproducible):
         families: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         clean_share: float = CLEAN_SHARE,
+        decoy_share: float = 0.0,
         camera: bool = True,
         photo_scale: tuple[float, float] | None = PHOTO_SCALE,
     ) -> None:
@@ -375,7 +378,9 @@ class SyntheticPairs(_Reproducible):
         self._needs_other = any(f.needs_other for f in self.families)  # draw a second photo per item
         if not 0.0 <= clean_share <= 1.0:
             raise GlsgnError(f"clean share {clean_share}: must be between 0 and 1")
-        self.clean_share, self.camera = clean_share, camera
+        if not 0.0 <= decoy_share <= 1.0:
+            raise GlsgnError(f"decoy share {decoy_share}: must be between 0 and 1")
+        self.clean_share, self.decoy_share, self.camera = clean_share, decoy_share, camera
         self.photo_scale = photo_scale if not row.upscales and crop is not None else None
         self.photos = list_images(self.clean_dir)
         if not self.photos:
@@ -431,7 +436,7 @@ class SyntheticPairs(_Reproducible):
             clean = np.clip(bicubic_resize(clean, self.crop), 0.0, 1.0)  # bicubic overshoots: targets stay photos
         pool = self._reflection_source(k, clean.shape[:2]) if self._needs_other else None
         pair = synthesize(self.task, clean, rng, families=self.families, pool=pool, ref_size=round(min(full.shape[:2]) * scale),
-                          clean_share=self.clean_share, use_camera=self.camera)
+                          clean_share=self.clean_share, decoy_share=self.decoy_share, use_camera=self.camera)
         return {"input": to_tensor(pair.input), "target": to_tensor(pair.target), "name": name}
 
 
@@ -447,7 +452,7 @@ def make_dataset(
     if not path.is_dir():
         raise GlsgnError(f"{path}: no such folder; give a folder of clean photos or one with input/ and target/")
     if (path / "input").is_dir() and (path / "target").is_dir():
-        engine = {k: kwargs.pop(k) for k in ("families", "exclude", "clean_share", "camera", "photo_scale") if k in kwargs}
+        engine = {k: kwargs.pop(k) for k in ("families", "exclude", "clean_share", "decoy_share", "camera", "photo_scale") if k in kwargs}
         if engine.get("families") or engine.get("exclude"):
             raise GlsgnError(f"{path}: a paired folder is used as written; degradation families apply to folders of clean photos")
         if max_side:

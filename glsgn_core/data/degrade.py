@@ -26,7 +26,7 @@ from glsgn_core import tasks
 from glsgn_core.data._signal import fourier_filter as _filter  # noqa: F401  (tests reach the filter here)
 from glsgn_core.data.camera import camera
 from glsgn_core.data.haze import haze_patchy, haze_regions, haze_smooth
-from glsgn_core.data.rain import rain_depth, rain_refraction, rain_streaks
+from glsgn_core.data.rain import rain_depth, rain_refraction, rain_streaks, scene_lines
 from glsgn_core.data.reflection import reflection_blurred, reflection_fresnel, reflection_ghosted
 
 Pool = Union[Sequence[np.ndarray], Callable[[np.random.Generator], np.ndarray]]
@@ -59,6 +59,9 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
                        (("blurred", reflection_blurred), ("ghosted", reflection_ghosted), ("fresnel", reflection_fresnel))),
 }
 TASKS = tasks.RESTORATION
+# Decoys: scene content that looks like a task's degradation, drawn into the clean photo before it is
+# degraded (so input and target both hold it): the model must learn to keep it. See ``decoy_share``.
+DECOYS: dict[str, Callable[..., np.ndarray]] = {"derain": scene_lines}
 if set(FAMILIES) != set(TASKS):
     raise RuntimeError(f"degradation families cover {sorted(FAMILIES)}, the task table restores {sorted(TASKS)}")
 
@@ -145,15 +148,22 @@ def synthesize(
     ref_size: int | None = None,
     clean_share: float = CLEAN_SHARE,
     light_share: float = LIGHT_SHARE,
+    decoy_share: float = 0.0,
     use_camera: bool = True,
 ) -> Synthesized:
     """A training pair from a clean image: a family (or none), a random amount, the camera stage.
 
-    Draws the same random numbers up to the family's own, whatever is chosen, so the stream of
-    pairs stays aligned across options.
+    ``decoy_share``: share of pairs whose clean image first gets the task's decoy (:data:`DECOYS`;
+    tasks without one ignore it). Draws the same random numbers up to the family's own, whatever
+    is chosen, so the stream of pairs stays aligned across options (a decoy draws from a generator
+    of its own, seeded by one number drawn only when ``decoy_share`` > 0).
     """
     families = tuple(families) if families else FAMILIES[_check_task(task)]
     pick, is_clean, is_light, amount = int(rng.integers(len(families))), rng.random(), rng.random(), rng.uniform(0.2, 1.0)
+    if decoy_share > 0 and task in DECOYS:
+        decoy_rng = np.random.default_rng(int(rng.integers(2**63)))
+        if decoy_rng.random() < decoy_share:
+            clean = DECOYS[task](clean, decoy_rng, ref_size=ref_size)
     if is_clean < clean_share:
         degraded, name = clean, ""
     else:

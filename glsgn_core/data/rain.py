@@ -8,6 +8,9 @@
 - :func:`rain_refraction`: thin anti-aliased segments drawn one by one; each drop shows a shifted,
   defocused, brightened view of the scene (a drop is a small lens), with optional splashes and mist.
 
+:func:`scene_lines` is not rain: it draws thin dark lines (reeds, grass, wires) into a clean photo
+*before* it is degraded, so they belong to the target and a model learns to keep them.
+
 Every function takes a clean float32 RGB image (HWC, [0, 1]) and a generator and returns a new
 image of the same shape. Pixel sizes are given for a 1080-pixel short side of the whole photo
 (``ref_size``), so a crop of a 4K photo gets the streaks of the 4K photo.
@@ -24,7 +27,8 @@ from glsgn_core.data._signal import blur, depth_map, fft_size, freqs, loguniform
 
 
 def _streak_layer(
-    h: int, w: int, rng: np.random.Generator, s: float, angle: float, *, coverage: tuple[float, float] = (0.015, 0.2)
+    h: int, w: int, rng: np.random.Generator, s: float, angle: float, *, coverage: tuple[float, float] = (0.015, 0.2),
+    lengths: tuple[float, float] = (10, 100),
 ) -> np.ndarray:
     """One layer of streaks: sparse random points, motion-blurred along ``angle`` (degrees from vertical).
 
@@ -33,7 +37,7 @@ def _streak_layer(
     The points are split into a few groups with slightly different angles, so streaks in one
     layer are not all perfectly parallel.
     """
-    length = s * loguniform(rng, 10, 100)
+    length = s * loguniform(rng, *lengths)
     width = max(0.5, s * rng.uniform(0.35, 1.5))  # thinner than half a pixel would alias
     taper = length * rng.uniform(0.1, 0.5)
     cover = loguniform(rng, *coverage)
@@ -172,4 +176,26 @@ def rain_refraction(img: np.ndarray, rng: np.random.Generator, *, ref_size: int 
     if rng.random() < 0.4:  # mist: patchy, faint
         mist = rng.uniform(0.03, 0.15) * np.clip(0.5 + 0.5 * smooth_noise(h, w, rng, rng.uniform(2.0, 6.0)), 0.0, 1.0)
         out = out + mist[..., None] * (rng.uniform(0.7, 0.95) - out)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def scene_lines(img: np.ndarray, rng: np.random.Generator, *, ref_size: int | None = None) -> np.ndarray:
+    """Thin dark lines that belong to the scene: reeds, grass stems, wires, twigs.
+
+    They look like rain streaks (thin, long, roughly parallel, often near vertical) but are darker
+    than what lies behind them, where rain is lighter. Drawn into the clean photo before a rain
+    family, they end up in input and target alike. Without them, derain models smeared the reeds of
+    a held-out photo as if they were rain (docs/MODELS.md, glsgn-derain v2's failure cases).
+    They grow in patches (a bed of reeds, a clump of grass), not evenly over the frame.
+    """
+    h, w = img.shape[:2]
+    s = size_scale(img, ref_size)
+    angle = float(rng.normal(0.0, 20.0))
+    lines = sum(_streak_layer(h, w, rng, s, angle + rng.normal(0.0, 5.0), coverage=(0.02, 0.3), lengths=(30, 300))
+                for _ in range(rng.integers(1, 3)))
+    patch = np.clip(smooth_noise(h, w, rng, rng.uniform(1.0, 4.0)) + rng.uniform(-0.5, 1.5), 0.0, 1.0)
+    alpha = np.clip(lines * rng.uniform(1.0, 2.5), 0.0, 1.0) * patch
+    colour = (rng.uniform(0.0, 0.3) * np.array([rng.uniform(0.7, 1.0), 1.0, rng.uniform(0.4, 0.9)])).astype(np.float32)
+    darker = np.minimum(img, colour)  # never lighter than the scene: rain is the light kind of line
+    out = img * (1.0 - alpha[..., None]) + darker * alpha[..., None]
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)

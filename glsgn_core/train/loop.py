@@ -75,6 +75,7 @@ class TrainConfig:
     families: list[str] | None = None  # degradation families drawn from (clean photos; default all)
     exclude_families: list[str] = field(default_factory=list)  # withheld, e.g. for a leave-one-out run
     clean_share: float | None = None  # pairs with nothing to remove; None: the engine's default
+    decoy_share: float = 0.0  # pairs whose clean photo first gets the task's decoy (data.degrade.DECOYS)
     seed: int = 0
     # Operational settings: may differ between a run and its resumption.
     workers: int = 2
