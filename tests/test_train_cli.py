@@ -235,7 +235,11 @@ def test_fine_tune_from_weights_takes_model_config_fields_that_keep_the_shapes(p
     r = glsgn("train", "--out", str(tmp_path / "wider"), "--from", str(tmp_path / "a.safetensors"), "--steps", "2",
               *base[:-len(TINY)], *TINY[2:], "--model-config", json.dumps({"widths": [4, 8, 8, 8, 16]}))  # fmt: skip
     assert r.returncode == 2 and "does not fit the network --from" in r.stderr and "a.safetensors" in r.stderr, r.stderr
+    assert "size mismatch" in r.stderr  # which tensor, not only torch's "Error(s) in loading state_dict"
     assert not (tmp_path / "wider" / "checkpoints" / "last.pt").exists()
+    r = glsgn("train", "--out", str(tmp_path / "typo"), "--from", str(tmp_path / "a.safetensors"), "--steps", "2",
+              *base[:-len(TINY)], *TINY[2:], "--model-config", json.dumps({"ssim_los": 0.5}))  # fmt: skip
+    assert r.returncode == 2 and "bad model override for glsgn-lite" in r.stderr and "ssim_los" in r.stderr, r.stderr
 
 
 @pytest.mark.slow

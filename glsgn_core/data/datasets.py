@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from glsgn_core import image_io
 from glsgn_core.data._signal import loguniform
 from glsgn_core import tasks
-from glsgn_core.data.degrade import CLEAN_SHARE, select_families, synthesize
+from glsgn_core.data.degrade import CLEAN_SHARE, DECOYS, select_families, synthesize
 from glsgn_core.errors import GlsgnError
 from glsgn_core.restorer import area_downscale
 
@@ -380,6 +380,8 @@ class SyntheticPairs(_Reproducible):
             raise GlsgnError(f"clean share {clean_share}: must be between 0 and 1")
         if not 0.0 <= decoy_share <= 1.0:
             raise GlsgnError(f"decoy share {decoy_share}: must be between 0 and 1")
+        if decoy_share and task not in DECOYS:
+            raise GlsgnError(f"decoy share {decoy_share}: {task} has no decoys (only {', '.join(DECOYS)})")
         self.clean_share, self.decoy_share, self.camera = clean_share, decoy_share, camera
         self.photo_scale = photo_scale if not row.upscales and crop is not None else None
         self.photos = list_images(self.clean_dir)
@@ -455,6 +457,8 @@ def make_dataset(
         engine = {k: kwargs.pop(k) for k in ("families", "exclude", "clean_share", "decoy_share", "camera", "photo_scale") if k in kwargs}
         if engine.get("families") or engine.get("exclude"):
             raise GlsgnError(f"{path}: a paired folder is used as written; degradation families apply to folders of clean photos")
+        if engine.get("decoy_share"):
+            raise GlsgnError(f"{path}: a paired folder is used as written; decoys apply to folders of clean photos")
         if max_side:
             raise GlsgnError(f"{path}: a paired folder is used as written; --max-side applies to folders of clean photos")
         return PairedFolder(path, scale=tasks.get(task).scale, **kwargs)

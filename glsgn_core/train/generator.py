@@ -82,11 +82,16 @@ def _overridden(model: nn.Module, name: str, config: dict, cfg: TrainConfig) -> 
         return model
     try:
         rebuilt = create_model(name, **merged)
+    except (TypeError, ValueError) as exc:
+        raise GlsgnError(f"bad model override for {name}: {exc}") from None
+    try:
         rebuilt.load_state_dict(model.state_dict())
-    except (TypeError, ValueError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except RuntimeError as exc:
+        # torch's first line only says that loading failed; the next ones say which tensor and how.
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        reason = next((x for x in lines if x.startswith(("size mismatch", "Missing", "Unexpected"))), lines[-1] if lines else "")
         raise GlsgnError(f"--model-config {json.dumps(cfg.model_overrides)} does not fit the network --from {cfg.init_from} "
-                         f"holds ({reason}); only fields that keep its weights' shapes can change") from None
+                         f"holds ({reason.rstrip('.')}); only fields that keep its weights' shapes can change") from None
     return rebuilt.train(model.training)
 
 
