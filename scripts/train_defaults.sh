@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
+# Recipe for glsgn-derain v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
 # docs/MODELS.md). The bundled glsgn-dehaze v2 is an older glsgn-lite model (candidates/README.md).
 #
 #   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
@@ -19,12 +19,16 @@
 #                     withheld, from derain-v4, stopped at step 2,000 of the 5,000-step schedule;
 #    session 10 then tried, by hand, 1,500 steps with half the pairs clean and whole scenes at
 #    320 px for dehaze/dereflect (commands in docs/MODELS.md);
+#      derain-decoy1..N   (session 11) derain-all continued, 2,500 steps a stage, lr 1e-4, clean share
+#                     0.3, decoy share 0.3 then 0.5, seeds 3, 4, ...; the last is glsgn-derain v3;
+#      derain-lofo-2, derain-lofo-decoy1..N   the same stages with refraction withheld, from derain-lofo
+#                     (derain-lofo-2 is derain-all's 2,500 steps at clean share 0.3, without refraction);
 # 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
 # Every run resumes from its checkpoints/last.pt when there is one (with its stop step), so the script
 # can be stopped and started again. Knobs (environment): THREADS (1 per run), LOFO (1),
-# LOFO_OTHERS (0), GLSGN and PYTHON (the environment glsgn is installed in).
+# LOFO_OTHERS (0), DECOY_STAGES (3), GLSGN and PYTHON (the environment glsgn is installed in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data}
@@ -77,7 +81,25 @@ if [ "${LOFO_OTHERS:-0}" = 1 ]; then
 fi
 wait
 
-for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-all/step2000.pt; do
+# glsgn-derain v3 (session 11): derain-all continued in stages of 2,500 steps with decoys (dark scene
+# lines to keep; docs/DATA.md), and the same stages with refraction withheld from derain-lofo on.
+decoys() {  # NAME START EXTRA...: NAME-2 (clean share 0.3, the lofo chain only) and NAME-decoy1..N
+    local name=$1 prev=$2 seed=3 share=0.3; shift 2
+    for i in $(seq 1 "${DECOY_STAGES:-3}"); do
+        run "$RUNS/$name-decoy$i" 2500 --task derain --from "$prev/checkpoints/last.pt" --steps 2500 --lr 1e-4 \
+            --warmup 50 --clean-share 0.3 --decoy-share "$share" "$@" "${COMMON[@]}" --seed "$seed"
+        prev=$RUNS/$name-decoy$i seed=$((seed + 1)) share=0.5
+    done
+}
+decoys derain "$RUNS/derain-all" &
+if [ "${LOFO:-1}" = 1 ]; then
+    (run "$RUNS/derain-lofo-2" 2500 --task derain --exclude-family refraction --from "$RUNS/derain-lofo/checkpoints/last.pt" \
+         --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}"
+     decoys derain-lofo "$RUNS/derain-lofo-2" --exclude-family refraction) &
+fi
+wait
+
+for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy* "$RUNS"/*-all/step2000.pt; do
     [ -e "$run" ] || continue
     case $run in
         *.pt) out=${run%/*}-step2000 ;;  # RUNS/dehaze-all/step2000.pt -> RUNS/dehaze-all-step2000
