@@ -83,23 +83,27 @@ wait
 
 # glsgn-derain v3 (session 11): derain-all continued in stages of 2,500 steps with decoys (dark scene
 # lines to keep; docs/DATA.md), and the same stages with refraction withheld from derain-lofo on.
-decoys() {  # NAME START EXTRA...: NAME-2 (clean share 0.3, the lofo chain only) and NAME-decoy1..N
-    local name=$1 prev=$2 seed=3 share=0.3; shift 2
+# As run: the derain chain started from derain-all's float16 export (glsgn-derain v2), the left-out
+# chain from derain-lofo-2's checkpoint; each later stage from the previous stage's checkpoint.
+decoys() {  # NAME START EXTRA...: NAME-decoy1..N, the first --from START (a weights file or checkpoint)
+    local name=$1 from=$2 seed=3 share=0.3; shift 2
     for i in $(seq 1 "${DECOY_STAGES:-3}"); do
-        run "$RUNS/$name-decoy$i" 2500 --task derain --from "$prev/checkpoints/last.pt" --steps 2500 --lr 1e-4 \
+        run "$RUNS/$name-decoy$i" 2500 --task derain --from "$from" --steps 2500 --lr 1e-4 \
             --warmup 50 --clean-share 0.3 --decoy-share "$share" "$@" "${COMMON[@]}" --seed "$seed"
-        prev=$RUNS/$name-decoy$i seed=$((seed + 1)) share=0.5
+        from=$RUNS/$name-decoy$i/checkpoints/last.pt seed=$((seed + 1)) share=0.5
     done
 }
-decoys derain "$RUNS/derain-all" &
+[ -f "$RUNS/derain-all.safetensors" ] || $GLSGN models export "$RUNS/derain-all/checkpoints/last.pt" -o "$RUNS/derain-all.safetensors" --half
+decoys derain "$RUNS/derain-all.safetensors" &
 if [ "${LOFO:-1}" = 1 ]; then
+    # derain-lofo-2: derain-all's 2,500 steps at clean share 0.3, without refraction
     (run "$RUNS/derain-lofo-2" 2500 --task derain --exclude-family refraction --from "$RUNS/derain-lofo/checkpoints/last.pt" \
          --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}"
-     decoys derain-lofo "$RUNS/derain-lofo-2" --exclude-family refraction) &
+     decoys derain-lofo "$RUNS/derain-lofo-2/checkpoints/last.pt" --exclude-family refraction) &
 fi
 wait
 
-for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy* "$RUNS"/*-all/step2000.pt; do
+for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/*-all/step2000.pt; do
     [ -e "$run" ] || continue
     case $run in
         *.pt) out=${run%/*}-step2000 ;;  # RUNS/dehaze-all/step2000.pt -> RUNS/dehaze-all-step2000
