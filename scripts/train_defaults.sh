@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
+# Recipe for glsgn-derain v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
 # docs/MODELS.md). The bundled glsgn-dehaze v2 is an older glsgn-lite model (candidates/README.md).
 #
 #   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
@@ -23,6 +23,7 @@
 #                     0.3, decoy share 0.3 then 0.5, seeds 3, 4, ...; the last is glsgn-derain v3;
 #      derain-lofo-2, derain-lofo-decoy1..N   the same stages with refraction withheld, from derain-lofo
 #                     (derain-lofo-2 is derain-all's 2,500 steps at clean share 0.3, without refraction);
+#      derain-lofo-clean50   then 2,500 steps at clean share 0.5: glsgn-derain v4 (LOFO=1 needed);
 # 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
@@ -99,11 +100,15 @@ if [ "${LOFO:-1}" = 1 ]; then
     # derain-lofo-2: derain-all's 2,500 steps at clean share 0.3, without refraction
     (run "$RUNS/derain-lofo-2" 2500 --task derain --exclude-family refraction --from "$RUNS/derain-lofo/checkpoints/last.pt" \
          --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}"
-     decoys derain-lofo "$RUNS/derain-lofo-2/checkpoints/last.pt" --exclude-family refraction) &
+     decoys derain-lofo "$RUNS/derain-lofo-2/checkpoints/last.pt" --exclude-family refraction
+     # glsgn-derain v4: the left-out chain, then half the pairs clean (2 threads in session 11)
+     run "$RUNS/derain-lofo-clean50" 2500 --task derain --exclude-family refraction --steps 2500 --lr 1e-4 --warmup 50 \
+         --from "$RUNS/derain-lofo-decoy${DECOY_STAGES:-3}/checkpoints/last.pt" --clean-share 0.5 --decoy-share 0.5 \
+         "${COMMON[@]}" --seed 8) &
 fi
 wait
 
-for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/*-all/step2000.pt; do
+for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/derain-lofo-clean50 "$RUNS"/*-all/step2000.pt; do
     [ -e "$run" ] || continue
     case $run in
         *.pt) out=${run%/*}-step2000 ;;  # RUNS/dehaze-all/step2000.pt -> RUNS/dehaze-all-step2000

@@ -43,13 +43,13 @@ class WeightsEntry:
 
 
 # One row per published file, e.g.
-#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-cpu-v3.safetensors",
-#                sha256="<64 hex digits>", size=8_046_050, description="GLSGN-cpu trained on synthetic rain"),
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v4-norefraction.safetensors",
+#                sha256="<64 hex digits>", size=8_046_058, description="GLSGN-cpu trained on synthetic rain"),
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-cpu-v3.safetensors",
-        sha256="05d7d5966b44dcf597c46b73967765492f93de90a1777d129a6d65820956558e", size=8_046_050,
-        description="GLSGN-cpu, every rain family (streaks, depth, refraction), trained to keep rain-like scene lines (decoys), float16; bundled (docs/MODELS.md)",
+        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v4-norefraction.safetensors",
+        sha256="4a6688c70e25e977d362aeb110932659dab0ae10f717072a7cc2cf13cbff5800", size=8_046_058,
+        description="GLSGN-cpu, rain streaks and layered rain (refraction withheld: its faint pairs made models timid), trained to keep rain-like scene lines (decoys), float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
