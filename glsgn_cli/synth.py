@@ -77,6 +77,10 @@ def synth(
         Optional[int],
         typer.Option("--max-side", min=64, help="Shrink each photo (whole-factor area average) to at most this long side first."),
     ] = None,
+    decoy_share: Annotated[
+        float,
+        typer.Option("--decoy-share", min=0.0, max=1.0, help="Derain only: share of pairs whose photo first gets scene lines that look like rain (as `glsgn train --decoy-share`); they are in input and target alike. 1: every pair, a set for checking that a model keeps them."),
+    ] = 0.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace pairs that already exist in OUT.")] = False,
 ) -> None:
     """Write degraded/clean pairs (8-bit PNG) for training or fixed validation sets.
@@ -103,7 +107,7 @@ def synth(
         to_float,
     )
     from glsgn_core.data.camera import camera as camera_stage
-    from glsgn_core.data.degrade import degrade, family_names
+    from glsgn_core.data.degrade import DECOYS, degrade, family_names
     from glsgn_core.errors import GlsgnError
 
     size = size_option(crop, "--crop", minimum=16) if crop is not None else None
@@ -113,6 +117,8 @@ def synth(
     if family is not None and (scale > 1 or family not in family_names(task.value)):
         known = ", ".join(family_names(task.value)) if scale == 1 else "none: sr2/sr4 are bicubic downscales"
         fail(f"--family {family}: not a {task.value} family (known: {known})")
+    if decoy_share and task.value not in DECOYS:
+        fail(f"--decoy-share {decoy_share}: {task.value} has no decoys (only {', '.join(DECOYS)})")
     if not clean.is_dir():
         fail(f"--clean {clean}: no such folder")
     photos = list_images(clean)
@@ -142,6 +148,10 @@ def synth(
                     degraded = bicubic_downscale(target, scale)
                 else:
                     target = to_float(target)
+                    # A generator of its own, so a decoy share leaves every pair's degradation as it was.
+                    decoy_rng = np.random.default_rng([seed, k, 1])
+                    if decoy_rng.random() < decoy_share:
+                        target = DECOYS[task.value](target, decoy_rng, ref_size=min(full.shape[:2]))
                     pool = (lambda r: to_float(load(others[int(r.integers(len(others)))]))) if others else None
                     degraded = degrade(task.value, target, rng, family=family, pool=pool, ref_size=min(full.shape[:2]))
                     if camera:

@@ -47,6 +47,9 @@ for task in derain dehaze dereflect; do
 done
 [ -d "$VAL/clean" ] || { mkdir -p "$VAL/clean" && cp "$VAL/derain-streaks/target/"* "$VAL/clean/"; }
 mkdir -p "$RUNS"
+# Plain `wait` returns 0 whatever its jobs did; this returns the first failure, so `set -e` stops the
+# recipe before a failed stage's weights are built on or scored.
+wait_all() { local pid rc=0; for pid in $(jobs -p); do wait "$pid" || rc=$?; done; return "$rc"; }
 
 run() {  # OUT UNTIL ARGS...: a new run, or the continuation of one (its recipe is in its checkpoint)
     local out=$1 until=$2; shift 2
@@ -61,9 +64,10 @@ COMMON=(--config glsgn-cpu --data "$DATA/train" --batch 4 --crop 256x256 --perce
 V4=$RUNS/derain-v4.safetensors
 
 run "$RUNS/derain-v4" 2717 --task derain --steps 4000 --lr 2e-4 --warmup 100 "${COMMON[@]}" &
-[ "${LOFO:-1}" = 1 ] && run "$RUNS/derain-lofo" 2717 --task derain --exclude-family refraction --steps 4000 \
-    --lr 2e-4 --warmup 100 "${COMMON[@]}" &
-wait
+if [ "${LOFO:-1}" = 1 ]; then
+    run "$RUNS/derain-lofo" 2717 --task derain --exclude-family refraction --steps 4000 --lr 2e-4 --warmup 100 "${COMMON[@]}" &
+fi
+wait_all
 [ -f "$V4" ] || $GLSGN models export "$RUNS/derain-v4/checkpoints/last.pt" -o "$V4" --half
 for task in dehaze dereflect; do
     # Stop at 2,000 to keep a copy for the leave-one-family-out comparison, then finish the schedule.
@@ -71,7 +75,7 @@ for task in dehaze dereflect; do
      [ -f "$RUNS/$task-all/step2000.pt" ] || cp "$RUNS/$task-all/checkpoints/last.pt" "$RUNS/$task-all/step2000.pt"
      run "$RUNS/$task-all" 5000) &
 done
-wait
+wait_all
 run "$RUNS/derain-all" 2500 --task derain --from "$V4" --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}" &
 if [ "${LOFO_OTHERS:-0}" = 1 ]; then
     declare -A WITHHELD=([dehaze]=patchy [dereflect]=ghosted)
@@ -80,7 +84,7 @@ if [ "${LOFO_OTHERS:-0}" = 1 ]; then
             --lr 2e-4 --warmup 100 "${COMMON[@]}"
     done
 fi
-wait
+wait_all
 
 # glsgn-derain v3 (session 11): derain-all continued in stages of 2,500 steps with decoys (dark scene
 # lines to keep; docs/DATA.md), and the same stages with refraction withheld from derain-lofo on.
@@ -106,7 +110,7 @@ if [ "${LOFO:-1}" = 1 ]; then
          --from "$RUNS/derain-lofo-decoy${DECOY_STAGES:-3}/checkpoints/last.pt" --clean-share 0.5 --decoy-share 0.5 \
          "${COMMON[@]}" --seed 8) &
 fi
-wait
+wait_all
 
 for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/derain-lofo-clean50 "$RUNS"/*-all/step2000.pt; do
     [ -e "$run" ] || continue

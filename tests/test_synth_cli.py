@@ -168,3 +168,24 @@ def test_exception_unknown_family_named_with_the_known_ones(clean, tmp_path):
     result = glsgn("-t", "dehaze", "-c", clean, "-o", tmp_path / "pairs", "--family", "snow")
     assert result.exit_code == 2 and "smooth, regions, patchy" in result.output
     assert not (tmp_path / "pairs").exists()
+
+
+def test_decoy_share_one_draws_darker_scene_lines_into_every_target(clean, tmp_path):
+    result = glsgn("-t", "derain", "-c", clean, "-o", tmp_path / "decoys", "--decoy-share", "1", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    plain = glsgn("-t", "derain", "-c", clean, "-o", tmp_path / "plain", "--seed", "3")
+    assert plain.exit_code == 0, plain.output
+    np.testing.assert_array_equal(_pixels(tmp_path / "plain" / "target" / "one.png"), photo(0, (64, 48)))
+    for name in ("one.png", "sub/two.png", "three.png"):
+        decoyed = _pixels(tmp_path / "decoys" / "target" / name).astype(int)
+        original = _pixels(tmp_path / "plain" / "target" / name).astype(int)
+        # the lines are scene content: darker than the photo (never lighter, up to rounding), and
+        # in the input too, which is the decoyed photo with rain on it (rain adds light)
+        assert (decoyed <= original + 1).all() and (decoyed < original - 8).any(), name
+        assert (_pixels(tmp_path / "decoys" / "input" / name).astype(int) < original - 8).any(), name
+
+
+def test_exception_decoy_share_for_a_task_without_decoys(clean, tmp_path):
+    result = glsgn("-t", "dehaze", "-c", clean, "-o", tmp_path / "pairs", "--decoy-share", "0.5")
+    assert result.exit_code == 2 and "dehaze has no decoys (only derain)" in result.output
+    assert not (tmp_path / "pairs").exists()
