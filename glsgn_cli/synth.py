@@ -79,7 +79,7 @@ def synth(
     ] = None,
     decoy_share: Annotated[
         float,
-        typer.Option("--decoy-share", min=0.0, max=1.0, help="Derain only: share of pairs whose photo first gets scene lines that look like rain (as `glsgn train --decoy-share`); they are in input and target alike. 1: every pair, a set for checking that a model keeps them."),
+        typer.Option("--decoy-share", min=0.0, max=1.0, help="Derain and dehaze: share of pairs whose photo first gets scene content that looks like the degradation (as `glsgn train --decoy-share`: dark lines such as reeds; out-of-focus regions); it is in input and target alike. 1: every pair, a set for checking that a model keeps it."),
     ] = 0.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace pairs that already exist in OUT.")] = False,
 ) -> None:

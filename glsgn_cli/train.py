@@ -44,7 +44,7 @@ def train(
     families: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated degradation families to draw from (glsgn synth --list-families). Default: all of the task's.")] = None,
     exclude_family: Annotated[Optional[str], typer.Option(help="Clean photos only: comma-separated families to withhold (a leave-one-family-out run).")] = None,
     clean_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Clean photos only: share of pairs with nothing to remove, so the model learns to hand clean photos back. Default: 0.2.", show_default=False)] = None,
-    decoy_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Clean photos, derain only: share of pairs whose photo first gets things that look like the degradation but belong to the scene, which the model must keep (thin dark lines such as reeds and wires). 0: off.")] = 0.0,
+    decoy_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Clean photos, derain and dehaze: share of pairs whose photo first gets things that look like the degradation but belong to the scene, which the model must keep (derain: thin dark lines such as reeds and wires; dehaze: out-of-focus regions). 0: off.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",

@@ -201,8 +201,8 @@ def test_decoy_share_draws_scene_lines_into_the_target(clean):
     assert all((b <= a + 1e-6).all() and not torch.equal(a, b) for a, b in zip(plain, lined))
     with pytest.raises(GlsgnError, match="decoy share 1.5"):
         SyntheticPairs(clean, "derain", crop=(32, 24), decoy_share=1.5)
-    with pytest.raises(GlsgnError, match="dehaze has no decoys"):  # refused, not silently recorded and ignored
-        SyntheticPairs(clean, "dehaze", crop=(32, 24), decoy_share=0.3)
+    with pytest.raises(GlsgnError, match="dereflect has no decoys"):  # refused, not silently recorded and ignored
+        SyntheticPairs(clean, "dereflect", crop=(32, 24), decoy_share=0.3)
 
 
 def test_families_and_exclusions_select_what_is_drawn(clean, paired):

@@ -150,6 +150,7 @@ def test_exception_unknown_task():
 
 from glsgn_core.data.camera import camera  # noqa: E402
 from glsgn_core.data.degrade import FAMILIES, select_families, synthesize  # noqa: E402
+from glsgn_core.data.haze import scene_defocus  # noqa: E402
 from glsgn_core.data.rain import scene_lines  # noqa: E402
 
 ALL_FAMILIES = [(task, f.name) for task, fams in FAMILIES.items() for f in fams]
@@ -248,6 +249,19 @@ def test_scene_lines_only_darken_and_grow_in_patches():
     np.testing.assert_array_equal(scene_lines(img, np.random.default_rng(3)), scene_lines(img, np.random.default_rng(3)))
 
 
+def test_scene_defocus_softens_without_moving_colour_towards_an_airlight():
+    """Decoys for dehaze blur part of the photo (or all of it) and add no veil: a local average
+    keeps each region's colour, where haze pulls every pixel towards one bright airlight."""
+    img = photo_float(0, (256, 192))
+    for seed in range(8):
+        out = scene_defocus(img, np.random.default_rng(seed), ref_size=192)
+        assert out.shape == img.shape and out.dtype == np.float32
+        np.testing.assert_allclose(out.mean(axis=(0, 1)), img.mean(axis=(0, 1)), atol=0.02)
+        # softer: less fine detail (the mean squared difference of neighbours) than the photo
+        assert np.square(np.diff(out, axis=1)).mean() < 0.8 * np.square(np.diff(img, axis=1)).mean(), seed
+    np.testing.assert_array_equal(scene_defocus(img, np.random.default_rng(3)), scene_defocus(img, np.random.default_rng(3)))
+
+
 def test_synthesize_decoys_are_in_input_and_target_and_leave_the_stream_alone():
     img = photo_float(0, (96, 64))
 
@@ -259,7 +273,7 @@ def test_synthesize_decoys_are_in_input_and_target_and_leave_the_stream_alone():
     before = np.random.default_rng(7)  # synthesize's own four draws, as they were before decoys
     before.integers(3), before.random(), before.random(), before.uniform(0.2, 1.0)
     assert draws_left("derain") == draws_left("derain", decoy_share=0.0) == before.bit_generator.state
-    assert draws_left("dehaze", decoy_share=1.0) == before.bit_generator.state  # no decoy for haze: nothing drawn
+    assert draws_left("dereflect", decoy_share=1.0) == before.bit_generator.state  # no decoy for reflections: nothing drawn
     assert draws_left("derain", decoy_share=0.3) != before.bit_generator.state  # one seed for the decoy's generator
     on = [synthesize("derain", img, np.random.default_rng(s), decoy_share=1.0, clean_share=0.5, use_camera=False) for s in range(12)]
     assert all((p.target <= img + 1e-6).all() and not np.array_equal(p.target, img) for p in on)  # the lines are in the target

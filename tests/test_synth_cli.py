@@ -186,6 +186,6 @@ def test_decoy_share_one_draws_darker_scene_lines_into_every_target(clean, tmp_p
 
 
 def test_exception_decoy_share_for_a_task_without_decoys(clean, tmp_path):
-    result = glsgn("-t", "dehaze", "-c", clean, "-o", tmp_path / "pairs", "--decoy-share", "0.5")
-    assert result.exit_code == 2 and "dehaze has no decoys (only derain)" in result.output
+    result = glsgn("-t", "dereflect", "-c", clean, "-o", tmp_path / "pairs", "--decoy-share", "0.5")
+    assert result.exit_code == 2 and "dereflect has no decoys (only derain, dehaze)" in result.output
     assert not (tmp_path / "pairs").exists()

@@ -25,7 +25,7 @@ import numpy as np
 from glsgn_core import tasks
 from glsgn_core.data._signal import fourier_filter as _filter  # noqa: F401  (tests reach the filter here)
 from glsgn_core.data.camera import camera
-from glsgn_core.data.haze import haze_patchy, haze_regions, haze_smooth
+from glsgn_core.data.haze import haze_patchy, haze_regions, haze_smooth, scene_defocus
 from glsgn_core.data.rain import rain_depth, rain_refraction, rain_streaks, scene_lines
 from glsgn_core.data.reflection import reflection_blurred, reflection_fresnel, reflection_ghosted
 
@@ -61,7 +61,7 @@ FAMILIES: dict[str, tuple[Family, ...]] = {
 TASKS = tasks.RESTORATION
 # Decoys: scene content that looks like a task's degradation, drawn into the clean photo before it is
 # degraded (so input and target both hold it): the model must learn to keep it. See ``decoy_share``.
-DECOYS: dict[str, Callable[..., np.ndarray]] = {"derain": scene_lines}
+DECOYS: dict[str, Callable[..., np.ndarray]] = {"derain": scene_lines, "dehaze": scene_defocus}
 if set(FAMILIES) != set(TASKS):
     raise RuntimeError(f"degradation families cover {sorted(FAMILIES)}, the task table restores {sorted(TASKS)}")
 

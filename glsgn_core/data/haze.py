@@ -138,3 +138,23 @@ def haze_patchy(img: np.ndarray, rng: np.random.Generator, *, ref_size: int | No
         mix = rng.uniform(0.3, 0.9) * (1.0 - t)
         scene = img * (1.0 - mix) + soft * mix
     return np.clip(scene * t + airlight * (1.0 - t), 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def scene_defocus(img: np.ndarray, rng: np.random.Generator, *, ref_size: int | None = None) -> np.ndarray:
+    """Shallow depth of field: parts of the photo (or all of it) out of focus, with no fog in front.
+
+    Defocus looks like haze to a model (smooth, soft, low in contrast) but moves no colour towards
+    an airlight: it averages the scene with its own neighbours. Drawn into the clean photo before a
+    haze family, it ends up in input and target alike. Without it, dehaze models lifted or darkened
+    the soft backgrounds of held-out macro photos as if they were fog (docs/MODELS.md, glsgn-dehaze).
+    The blurred part follows a smooth random field, so a frame holds both sharp and soft regions.
+    """
+    h, w = img.shape[:2]
+    s = size_scale(img, ref_size)
+    soft = blur(img, s * loguniform(rng, 3.0, 30.0))
+    if rng.random() < 0.3:  # a frame that is soft everywhere (a macro shot's background filling the crop)
+        return soft
+    edge = rng.uniform(1.0, 6.0)  # how fast focus falls off across the field's zero line
+    where = 1.0 / (1.0 + np.exp(-edge * (smooth_noise(h, w, rng, rng.uniform(1.0, 4.0)) + rng.uniform(-1.0, 1.0))))
+    where = where.astype(np.float32)[..., None]
+    return np.clip(img * (1.0 - where) + soft * where, 0.0, 1.0).astype(np.float32, copy=False)
