@@ -47,9 +47,16 @@ for task in derain dehaze dereflect; do
 done
 [ -d "$VAL/clean" ] || { mkdir -p "$VAL/clean" && cp "$VAL/derain-streaks/target/"* "$VAL/clean/"; }
 mkdir -p "$RUNS"
-# Plain `wait` returns 0 whatever its jobs did; this returns the first failure, so `set -e` stops the
-# recipe before a failed stage's weights are built on or scored.
-wait_all() { local pid rc=0; for pid in $(jobs -p); do wait "$pid" || rc=$?; done; return "$rc"; }
+# Plain `wait` returns 0 whatever its jobs did. Each background stage's PID goes into `pids`;
+# wait_all waits for all of them and returns the first failure, so `set -e` stops the recipe before
+# a failed stage's weights are built on or scored. (`jobs -p` would miss a job that ended early.)
+pids=()
+wait_all() {
+    local pid s rc=0
+    for pid in "${pids[@]}"; do wait "$pid" || { s=$?; [ "$rc" != 0 ] || rc=$s; }; done
+    pids=()
+    return "$rc"
+}
 
 run() {  # OUT UNTIL ARGS...: a new run, or the continuation of one (its recipe is in its checkpoint)
     local out=$1 until=$2; shift 2
@@ -63,9 +70,9 @@ COMMON=(--config glsgn-cpu --data "$DATA/train" --batch 4 --crop 256x256 --perce
         --ema 0.999 --precision auto --save-every 250 --log-every 50 --workers 1 --seed 0 --val-every 100000)
 V4=$RUNS/derain-v4.safetensors
 
-run "$RUNS/derain-v4" 2717 --task derain --steps 4000 --lr 2e-4 --warmup 100 "${COMMON[@]}" &
+run "$RUNS/derain-v4" 2717 --task derain --steps 4000 --lr 2e-4 --warmup 100 "${COMMON[@]}" & pids+=($!)
 if [ "${LOFO:-1}" = 1 ]; then
-    run "$RUNS/derain-lofo" 2717 --task derain --exclude-family refraction --steps 4000 --lr 2e-4 --warmup 100 "${COMMON[@]}" &
+    run "$RUNS/derain-lofo" 2717 --task derain --exclude-family refraction --steps 4000 --lr 2e-4 --warmup 100 "${COMMON[@]}" & pids+=($!)
 fi
 wait_all
 [ -f "$V4" ] || $GLSGN models export "$RUNS/derain-v4/checkpoints/last.pt" -o "$V4" --half
@@ -73,10 +80,10 @@ for task in dehaze dereflect; do
     # Stop at 2,000 to keep a copy for the leave-one-family-out comparison, then finish the schedule.
     (run "$RUNS/$task-all" 2000 --task "$task" --from "$V4" --steps 5000 --lr 2e-4 --warmup 100 "${COMMON[@]}"
      [ -f "$RUNS/$task-all/step2000.pt" ] || cp "$RUNS/$task-all/checkpoints/last.pt" "$RUNS/$task-all/step2000.pt"
-     run "$RUNS/$task-all" 5000) &
+     run "$RUNS/$task-all" 5000) & pids+=($!)
 done
 wait_all
-run "$RUNS/derain-all" 2500 --task derain --from "$V4" --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}" &
+run "$RUNS/derain-all" 2500 --task derain --from "$V4" --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}" & pids+=($!)
 if [ "${LOFO_OTHERS:-0}" = 1 ]; then
     declare -A WITHHELD=([dehaze]=patchy [dereflect]=ghosted)
     for task in dehaze dereflect; do
@@ -99,7 +106,7 @@ decoys() {  # NAME START EXTRA...: NAME-decoy1..N, the first --from START (a wei
     done
 }
 [ -f "$RUNS/derain-all.safetensors" ] || $GLSGN models export "$RUNS/derain-all/checkpoints/last.pt" -o "$RUNS/derain-all.safetensors" --half
-decoys derain "$RUNS/derain-all.safetensors" &
+decoys derain "$RUNS/derain-all.safetensors" & pids+=($!)
 if [ "${LOFO:-1}" = 1 ]; then
     # derain-lofo-2: derain-all's 2,500 steps at clean share 0.3, without refraction
     (run "$RUNS/derain-lofo-2" 2500 --task derain --exclude-family refraction --from "$RUNS/derain-lofo/checkpoints/last.pt" \
@@ -108,7 +115,7 @@ if [ "${LOFO:-1}" = 1 ]; then
      # glsgn-derain v4: the left-out chain, then half the pairs clean (2 threads in session 11)
      run "$RUNS/derain-lofo-clean50" 2500 --task derain --exclude-family refraction --steps 2500 --lr 1e-4 --warmup 50 \
          --from "$RUNS/derain-lofo-decoy${DECOY_STAGES:-3}/checkpoints/last.pt" --clean-share 0.5 --decoy-share 0.5 \
-         "${COMMON[@]}" --seed 8) &
+         "${COMMON[@]}" --seed 8) & pids+=($!)
 fi
 wait_all
 

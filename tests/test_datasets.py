@@ -199,6 +199,12 @@ def test_decoy_share_draws_scene_lines_into_the_target(clean):
 
     plain, lined = targets(0.0), targets(1.0)
     assert all((b <= a + 1e-6).all() and not torch.equal(a, b) for a, b in zip(plain, lined))
+    # dehaze's decoy reaches its pairs too: out-of-focus regions, so the targets hold less fine detail
+    def detail(share: float) -> float:
+        ds = SyntheticPairs(clean, "dehaze", crop=(64, 48), length=6, seed=4, decoy_share=share, **PLAIN)
+        return sum(float(torch.diff(ds[i]["target"], dim=-1).square().mean()) for i in range(6))
+
+    assert detail(1.0) < 0.9 * detail(0.0)
     with pytest.raises(GlsgnError, match="decoy share 1.5"):
         SyntheticPairs(clean, "derain", crop=(32, 24), decoy_share=1.5)
     with pytest.raises(GlsgnError, match="dereflect has no decoys"):  # refused, not silently recorded and ignored

@@ -173,16 +173,42 @@ def test_exception_unknown_family_named_with_the_known_ones(clean, tmp_path):
 def test_decoy_share_one_draws_darker_scene_lines_into_every_target(clean, tmp_path):
     result = glsgn("-t", "derain", "-c", clean, "-o", tmp_path / "decoys", "--decoy-share", "1", "--seed", "3")
     assert result.exit_code == 0, result.output
-    plain = glsgn("-t", "derain", "-c", clean, "-o", tmp_path / "plain", "--seed", "3")
-    assert plain.exit_code == 0, plain.output
-    np.testing.assert_array_equal(_pixels(tmp_path / "plain" / "target" / "one.png"), photo(0, (64, 48)))
-    for name in ("one.png", "sub/two.png", "three.png"):
-        decoyed = _pixels(tmp_path / "decoys" / "target" / name).astype(int)
-        original = _pixels(tmp_path / "plain" / "target" / name).astype(int)
-        # the lines are scene content: darker than the photo (never lighter, up to rounding), and
-        # in the input too, which is the decoyed photo with rain on it (rain adds light)
+    for name, original in [("one.png", photo(0, (64, 48))), ("sub/two.png", photo(1, (56, 40)))]:
+        decoyed, original = _pixels(tmp_path / "decoys" / "target" / name).astype(int), original.astype(int)
+        # the lines are scene content in the target: darker than the photo, never lighter (up to rounding)
         assert (decoyed <= original + 1).all() and (decoyed < original - 8).any(), name
-        assert (_pixels(tmp_path / "decoys" / "input" / name).astype(int) < original - 8).any(), name
+
+
+def test_decoy_share_leaves_the_degradation_as_it_was(clean, tmp_path):
+    """The decoy draws from a generator of its own: the rain of every pair is the rain it had
+    without decoys, and pairs without one are unchanged."""
+    args = ("-t", "derain", "-c", clean, "--family", "streaks", "--seed", "3", "--n", "6")
+    assert glsgn(*args, "-o", tmp_path / "plain").exit_code == 0
+    result = glsgn(*args, "-o", tmp_path / "half", "--decoy-share", "0.5")
+    assert result.exit_code == 0, result.output
+    with_decoy = 0
+    for path in sorted((tmp_path / "plain" / "target").rglob("*.png")):
+        name = path.relative_to(tmp_path / "plain" / "target")
+        plain = {side: _pixels(tmp_path / "plain" / side / name).astype(int) for side in ("input", "target")}
+        half = {side: _pixels(tmp_path / "half" / side / name).astype(int) for side in ("input", "target")}
+        if np.array_equal(plain["target"], half["target"]):
+            np.testing.assert_array_equal(plain["input"], half["input"])
+            continue
+        with_decoy += 1
+        untouched = (plain["target"] == half["target"]).all(axis=2)  # pixels the lines did not reach
+        assert untouched.mean() > 0.3, name
+        # the same streaks, up to their tint (drawn towards the photo's mean colour, which the lines move)
+        moved = np.abs(plain["input"] - half["input"])[untouched]
+        assert moved.mean() < 0.5 and moved.max() <= 6, (name, moved.mean(), moved.max())
+    assert 0 < with_decoy < 6, with_decoy  # some pairs got lines, some did not: both branches checked
+
+
+def test_decoy_share_dehaze_softens_targets_and_inputs_alike(clean, tmp_path):
+    result = glsgn("-t", "dehaze", "-c", clean, "-o", tmp_path / "soft", "--decoy-share", "1", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    target = _pixels(tmp_path / "soft" / "target" / "one.png").astype(float)
+    original = photo(0, (64, 48)).astype(float)
+    assert np.square(np.diff(target, axis=1)).mean() < 0.9 * np.square(np.diff(original, axis=1)).mean()
 
 
 def test_exception_decoy_share_for_a_task_without_decoys(clean, tmp_path):
