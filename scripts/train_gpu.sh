@@ -26,7 +26,8 @@
 #   DEADLINE_S=570      the whole call's limit; export and scoring are cut to what is left
 #   BATCH=16 CROP=256x256 WORKERS=4 (per run; three runs share 16 cores) CONFIG=glsgn-cpu
 #   BASELINE=1          also score the starting weights
-#   DECOY_SHARE=0.3     derain only: share of pairs with dark scene lines to keep (glsgn train --decoy-share)
+#   DECOY_SHARE=0.3     derain only: share of pairs with dark scene lines to keep (glsgn train --decoy-share;
+#                       dehaze has decoys too, off here: one CPU trial moved its worst clean photo by nothing)
 #   DERAIN_EXCLUDE=refraction  derain families withheld, as for glsgn-derain v4 (empty: all families)
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
