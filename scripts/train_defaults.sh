@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
+# Recipe for glsgn-derain v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
 # docs/MODELS.md). The bundled glsgn-dehaze v2 is an older glsgn-lite model (candidates/README.md).
 #
 #   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
@@ -23,7 +23,10 @@
 #                     0.3, decoy share 0.3 then 0.5, seeds 3, 4, ...; the last is glsgn-derain v3;
 #      derain-lofo-2, derain-lofo-decoy1..N   the same stages with refraction withheld, from derain-lofo
 #                     (derain-lofo-2 is derain-all's 2,500 steps at clean share 0.3, without refraction);
-#      derain-lofo-clean50   then 2,500 steps at clean share 0.5: glsgn-derain v4 (LOFO=1 needed);
+#      derain-lofo-clean50   then 2,500 steps at clean share 0.5: glsgn-derain v4 (LOFO=1 needed), the
+#                     left-out model for refraction;
+#      derain-mix, derain-mix-clean50   (sessions 11-12) the left-out chain's last decoy stage continued
+#                     with every family, 2,500 steps at clean share 0.3, then 2,500 at 0.5: glsgn-derain v5;
 # 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
@@ -115,11 +118,18 @@ if [ "${LOFO:-1}" = 1 ]; then
      # glsgn-derain v4: the left-out chain, then half the pairs clean (2 threads in session 11)
      run "$RUNS/derain-lofo-clean50" 2500 --task derain --exclude-family refraction --steps 2500 --lr 1e-4 --warmup 50 \
          --from "$RUNS/derain-lofo-decoy${DECOY_STAGES:-3}/checkpoints/last.pt" --clean-share 0.5 --decoy-share 0.5 \
-         "${COMMON[@]}" --seed 8) & pids+=($!)
+         "${COMMON[@]}" --seed 8
+     # glsgn-derain v5 (sessions 11-12): the left-out chain, then every family (refraction back in)
+     # for two stages, the second with half the pairs clean (one thread each, beside another run)
+     run "$RUNS/derain-mix" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 --decoy-share 0.5 \
+         --from "$RUNS/derain-lofo-decoy${DECOY_STAGES:-3}/checkpoints/last.pt" "${COMMON[@]}" --seed 7
+     run "$RUNS/derain-mix-clean50" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.5 \
+         --decoy-share 0.5 --from "$RUNS/derain-mix/checkpoints/last.pt" "${COMMON[@]}" --seed 8) & pids+=($!)
 fi
 wait_all
 
-for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/derain-lofo-clean50 "$RUNS"/*-all/step2000.pt; do
+for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/derain-lofo-clean50 \
+           "$RUNS"/derain-mix "$RUNS"/derain-mix-clean50 "$RUNS"/*-all/step2000.pt; do
     [ -e "$run" ] || continue
     case $run in
         *.pt) out=${run%/*}-step2000 ;;  # RUNS/dehaze-all/step2000.pt -> RUNS/dehaze-all-step2000

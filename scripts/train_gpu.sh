@@ -28,7 +28,7 @@
 #   BASELINE=1          also score the starting weights
 #   DECOY_SHARE=0.3     derain only: share of pairs with dark scene lines to keep (glsgn train --decoy-share;
 #                       dehaze has decoys too, off here: one CPU trial moved its worst clean photo by nothing)
-#   DERAIN_EXCLUDE=refraction  derain families withheld, as for glsgn-derain v4 (empty: all families)
+#   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v5
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
 #
@@ -94,9 +94,9 @@ train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN
               --ema 0.999 --precision auto --perceptual-weight 0 --adversarial-weight 0 --seed 0)
         [ -n "$from" ] && args+=(--from "$from")
         # Dark scene lines (reeds, wires) kept in input and target: derain v3's fix (docs/DATA.md, Decoys).
-        # ...and without refraction, whose faint pairs made derain models timid (v4's recipe).
+        # A family can be withheld (v4 left out refraction); v5, which this run continues, has every family.
         [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.3}")
-        [ "$task" = derain ] && [ -n "${DERAIN_EXCLUDE-refraction}" ] && args+=(--exclude-family "${DERAIN_EXCLUDE-refraction}")
+        [ "$task" = derain ] && [ -n "${DERAIN_EXCLUDE:-}" ] && args+=(--exclude-family "$DERAIN_EXCLUDE")
     fi
     echo "== $task: from ${from:-scratch}, lr $lr, $steps steps, at most ${TRAIN_S}s" | tee "$OUT_DIR/logs/$task.log"
     # --foreground: the SIGTERM goes to glsgn train alone; its loader workers must live until it has saved.

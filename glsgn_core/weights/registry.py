@@ -43,13 +43,13 @@ class WeightsEntry:
 
 
 # One row per published file, e.g.
-#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v4-norefraction.safetensors",
-#                sha256="<64 hex digits>", size=8_046_058, description="GLSGN-cpu trained on synthetic rain"),
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v5.safetensors",
+#                sha256="<64 hex digits>", size=8_046_042, description="GLSGN-cpu trained on synthetic rain"),
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v4-norefraction.safetensors",
-        sha256="4a6688c70e25e977d362aeb110932659dab0ae10f717072a7cc2cf13cbff5800", size=8_046_058,
-        description="GLSGN-cpu, rain streaks and layered rain (refraction withheld: its faint pairs made models timid), trained to keep rain-like scene lines (decoys), float16; bundled (docs/MODELS.md)",
+        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v5.safetensors",
+        sha256="c58dc3819512a24894ddd1b751e76a2d47c38e24afd1f223d050cf31d8591bf3", size=8_046_042,
+        description="GLSGN-cpu, every rain family (refraction only in the last two stages), trained to keep rain-like scene lines (decoys) and, half the time, clean photos as they are; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
