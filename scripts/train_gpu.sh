@@ -26,8 +26,10 @@
 #   DEADLINE_S=570      the whole call's limit; export and scoring are cut to what is left
 #   BATCH=16 CROP=256x256 WORKERS=4 (per run; three runs share 16 cores) CONFIG=glsgn-cpu
 #   BASELINE=1          also score the starting weights
-#   DECOY_SHARE=0.3     derain only: share of pairs with dark scene lines to keep (glsgn train --decoy-share;
+#   DECOY_SHARE=0.5     derain only: share of pairs with dark scene lines to keep (glsgn train --decoy-share;
 #                       dehaze has decoys too, off here: one CPU trial moved its worst clean photo by nothing)
+#   CLEAN_SHARE=0.5     derain only: share of clean pairs, as in v5's last stage (a lower share undid its
+#                       clean-photo figures: 46.2 against 51.7 dB at 0.3; docs/MODELS.md)
 #   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v5
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
@@ -95,7 +97,7 @@ train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN
         [ -n "$from" ] && args+=(--from "$from")
         # Dark scene lines (reeds, wires) kept in input and target: derain v3's fix (docs/DATA.md, Decoys).
         # A family can be withheld (v4 left out refraction); v5, which this run continues, has every family.
-        [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.3}")
+        [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.5}" --clean-share "${CLEAN_SHARE:-0.5}")
         [ "$task" = derain ] && [ -n "${DERAIN_EXCLUDE:-}" ] && args+=(--exclude-family "$DERAIN_EXCLUDE")
     fi
     echo "== $task: from ${from:-scratch}, lr $lr, $steps steps, at most ${TRAIN_S}s" | tee "$OUT_DIR/logs/$task.log"

@@ -49,7 +49,7 @@ REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v5.safetensors",
         sha256="c58dc3819512a24894ddd1b751e76a2d47c38e24afd1f223d050cf31d8591bf3", size=8_046_042,
-        description="GLSGN-cpu, every rain family (refraction only in the last two stages), trained to keep rain-like scene lines (decoys) and, half the time, clean photos as they are; float16; bundled (docs/MODELS.md)",
+        description="GLSGN-cpu, every rain family (refraction only in the last two stages), trained to keep rain-like scene lines (decoys), half the pairs clean in its last stage; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
