@@ -107,7 +107,7 @@ def synth(
         to_float,
     )
     from glsgn_core.data.camera import camera as camera_stage
-    from glsgn_core.data.degrade import DECOYS, degrade, family_names
+    from glsgn_core.data.degrade import DECOYS, degrade, family_names, with_decoy
     from glsgn_core.errors import GlsgnError
 
     size = size_option(crop, "--crop", minimum=16) if crop is not None else None
@@ -148,10 +148,8 @@ def synth(
                     degraded = bicubic_downscale(target, scale)
                 else:
                     target = to_float(target)
-                    # A generator of its own, so a decoy share leaves every pair's degradation as it was.
-                    decoy_rng = np.random.default_rng([seed, k, 1])
-                    if decoy_rng.random() < decoy_share:
-                        target = DECOYS[task.value](target, decoy_rng, ref_size=min(full.shape[:2]))
+                    if task.value in DECOYS:  # the decoy's generator is seeded by (seed, k, 1), not drawn from rng
+                        target = with_decoy(task.value, target, np.random.default_rng([seed, k, 1]), decoy_share, ref_size=min(full.shape[:2]))
                     pool = (lambda r: to_float(load(others[int(r.integers(len(others)))]))) if others else None
                     degraded = degrade(task.value, target, rng, family=family, pool=pool, ref_size=min(full.shape[:2]))
                     if camera:

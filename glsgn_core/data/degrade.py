@@ -138,6 +138,15 @@ CLEAN_SHARE = 0.2
 LIGHT_SHARE = 0.25
 
 
+def with_decoy(task: str, clean: np.ndarray, rng: np.random.Generator, share: float, *, ref_size: int | None = None) -> np.ndarray:
+    """``clean`` with the task's decoy (:data:`DECOYS`) drawn into it a ``share`` of the time.
+
+    ``rng`` is the decoy's own generator, so whether and how a decoy is drawn never shifts the
+    random draws of the degradation that follows.
+    """
+    return DECOYS[task](clean, rng, ref_size=ref_size) if rng.random() < share else clean
+
+
 def synthesize(
     task: str,
     clean: np.ndarray,
@@ -161,9 +170,7 @@ def synthesize(
     families = tuple(families) if families else FAMILIES[_check_task(task)]
     pick, is_clean, is_light, amount = int(rng.integers(len(families))), rng.random(), rng.random(), rng.uniform(0.2, 1.0)
     if decoy_share > 0 and task in DECOYS:
-        decoy_rng = np.random.default_rng(int(rng.integers(2**63)))
-        if decoy_rng.random() < decoy_share:
-            clean = DECOYS[task](clean, decoy_rng, ref_size=ref_size)
+        clean = with_decoy(task, clean, np.random.default_rng(int(rng.integers(2**63))), decoy_share, ref_size=ref_size)
     if is_clean < clean_share:
         degraded, name = clean, ""
     else:

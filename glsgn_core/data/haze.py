@@ -151,8 +151,8 @@ def scene_defocus(img: np.ndarray, rng: np.random.Generator, *, ref_size: int | 
     haze family, it ends up in input and target alike. Most held-out photos are close-ups with soft
     backgrounds; a dehaze run of session 12 darkened the clean ``lxqt-drop`` (a dew drop on grass,
     the rest out of focus) by 20 levels (docs/MODELS.md, glsgn-dehaze). This decoy is the derain
-    decoys' remedy tried on that harm. The blurred part
-    follows a smooth random field, so a frame holds both sharp and soft regions.
+    decoys' remedy tried on that harm. The blurred part follows a smooth random field, so a frame
+    holds both sharp and soft regions.
     """
     h, w = img.shape[:2]
     s = size_scale(img, ref_size)
