@@ -89,10 +89,12 @@ wait_all
 run "$RUNS/derain-all" 2500 --task derain --from "$V4" --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 "${COMMON[@]}" & pids+=($!)
 if [ "${LOFO_OTHERS:-0}" = 1 ]; then
     declare -A WITHHELD=([dehaze]=patchy [dereflect]=ghosted)
-    for task in dehaze dereflect; do
+    # In the background like derain-all, so that a failure here is reported by wait_all after
+    # derain-all has ended, instead of leaving it running behind an exited script.
+    (for task in dehaze dereflect; do
         run "$RUNS/$task-lofo" 2000 --task "$task" --exclude-family "${WITHHELD[$task]}" --from "$V4" --steps 5000 \
             --lr 2e-4 --warmup 100 "${COMMON[@]}"
-    done
+    done) & pids+=($!)
 fi
 wait_all
 
