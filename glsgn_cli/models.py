@@ -1,4 +1,4 @@
-"""``glsgn models``: list, pre-fetch, locate, verify and export pretrained weights."""
+"""``glsgn models``: list, pre-fetch, locate, verify, export and average pretrained weights."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from glsgn_cli._common import EXIT_FAILED, fail, notice, user_errors
 
 app = typer.Typer(
-    help="Pretrained weights: list, download into the cache, locate, verify, export from training.",
+    help="Pretrained weights: list, download into the cache, locate, verify, export from training, average.",
     no_args_is_help=True,
 )
 
@@ -130,4 +130,22 @@ def export(
     with user_errors(EXIT_FAILED):
         ckpt, sha = export_checkpoint(src, out, half=half)
     notice(f"exported {ckpt}")
+    typer.echo(f"{out}\tsha256 {sha}\tsize {out.stat().st_size}")
+
+
+@app.command()
+def average(
+    sources: Annotated[list[Path], typer.Argument(help="Two or more weights files of one model (same configuration and task), e.g. runs fine-tuned from one start.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    half: Annotated[bool, typer.Option("--half", help="Store the average as float16 (see export --half).")] = False,
+) -> None:
+    """Average weights files uniformly (a model soup); the file's recipe lists the sources and their sha256."""
+    if out.exists() and not overwrite:
+        fail(f"{out} exists; choose another name or pass --overwrite")
+    from glsgn_core.weights import average_weights
+
+    with user_errors(EXIT_FAILED):
+        sha = average_weights(sources, out, half=half)
+    notice(f"averaged {len(sources)} files")
     typer.echo(f"{out}\tsha256 {sha}\tsize {out.stat().st_size}")

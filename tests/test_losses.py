@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from glsgn_core.errors import GlsgnError
 from glsgn_core.train.discriminator import PatchDiscriminator
-from glsgn_core.train.losses import PerceptualDistance, discriminator_hinge, generator_adversarial, l1, multi_stage
+from glsgn_core.train.losses import PerceptualDistance, coarse_keep, discriminator_hinge, generator_adversarial, l1, multi_stage
 from glsgn_core.train.vgg import FEATURE_LAYERS, VGG19Features, VGGWeightsMissing, load_vgg19
 
 
@@ -37,6 +37,38 @@ def test_multi_stage_zero_for_a_perfect_pyramid() -> None:
     target = torch.rand(1, 3, 16, 16)
     pathways = [F.avg_pool2d(target, 4), target, F.avg_pool2d(target, 2), F.avg_pool2d(target, 4)]
     assert multi_stage(l1, target, pathways, target, pathway_weight=0.1, final_weight=0.5).item() < 1e-7
+
+
+def test_coarse_keep_counts_a_shift_only_where_nothing_was_added() -> None:
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 32, 48, generator=g)
+    degraded = target.clone()
+    degraded[..., :, :24] = degraded[..., :, :24] * 0.8 + 0.15  # a veil over the left half
+    assert coarse_keep(target, degraded, target).item() == 0.0  # the perfect output
+    # A frame darkened by 3 levels: the term reads the shift over the untouched (right) half only.
+    darker = target - 3 / 255
+    assert coarse_keep(darker, degraded, target).item() == pytest.approx(0.5 * 3 / 255, rel=1e-5)
+    # Leaving the veil in place costs nothing here: that is the pixel term's work.
+    assert coarse_keep(degraded, degraded, target).item() == 0.0
+
+
+def test_coarse_keep_ignores_zero_mean_detail_within_a_block() -> None:
+    """Block means: the camera's JPEG (or grain) on the input does not make a block count as touched,
+    and a change that keeps each block's mean is not a shift."""
+    target = torch.full((1, 3, 16, 16), 0.5)
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1.0  # mean 0 in every 8x8 block
+    degraded = target + 0.01 * checker
+    assert coarse_keep(target + 0.05 * checker, degraded, target).item() == pytest.approx(0.0, abs=1e-7)
+    assert coarse_keep(target + 0.02, degraded, target).item() == pytest.approx(0.02, rel=1e-4)
+    # A block whose mean moved by 2 levels or more counts as degraded, and is left to the pixel term.
+    assert coarse_keep(target + 0.02, target + 3 / 255, target).item() == 0.0
+
+
+def test_gradcheck_coarse_keep() -> None:
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64)
+    image = (target + 0.1 * torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: coarse_keep(x, target, target), (image,))
 
 
 @pytest.fixture(scope="module")

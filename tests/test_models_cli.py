@@ -220,3 +220,45 @@ def test_exception_export_keeps_an_existing_file_and_rejects_non_checkpoints(tmp
     empty = glsgn("models", "export", str(tmp_path / "nothing-here"), "-o", str(tmp_path / "y.safetensors"))
     assert empty.exit_code == 1 and "not found" in empty.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "other.pt", "w.safetensors"]
+
+
+def test_average_is_the_mean_of_the_weights_and_records_its_sources(tmp_path):
+    from safetensors.torch import load_file
+
+    from weights_fixtures import make_weights
+
+    a, b, c = (tmp_path / f"{n}.safetensors" for n in "abc")
+    shas = [make_weights(p, seed=i)[0] for i, p in enumerate((a, b, c))]
+    out = tmp_path / "soup.safetensors"
+    result = glsgn("models", "average", str(a), str(b), str(c), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert f"sha256 {sha256_file(out)}" in result.stdout
+    tensors = [load_file(str(p)) for p in (a, b, c)]
+    soup = load_file(str(out))
+    assert soup.keys() == tensors[0].keys()
+    for k, v in soup.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, sum(t[k].double() for t in tensors).float() / 3)
+    model, meta = load_model(str(out))  # a weights file like any other
+    assert meta["task"] == "derain" and meta["model_name"] == "glsgn-lite"
+    parts = json.loads(meta["recipe"])["average_of"]
+    assert [(p["file"], p["sha256"], p["recipe"]["seed"]) for p in parts] == [("a.safetensors", shas[0], 0), ("b.safetensors", shas[1], 1), ("c.safetensors", shas[2], 2)]
+
+
+def test_exception_average_refuses_other_models_one_file_and_an_existing_out(tmp_path):
+    from weights_fixtures import make_weights
+
+    make_weights(tmp_path / "rain.safetensors", task="derain")
+    make_weights(tmp_path / "haze.safetensors", task="dehaze", seed=1)
+    out = tmp_path / "soup.safetensors"
+    mixed = glsgn("models", "average", str(tmp_path / "rain.safetensors"), str(tmp_path / "haze.safetensors"), "-o", str(out))
+    assert mixed.exit_code == 1 and "haze.safetensors is not the same model" in mixed.stderr
+    alone = glsgn("models", "average", str(tmp_path / "rain.safetensors"), "-o", str(out))
+    assert alone.exit_code == 1 and "at least two" in alone.stderr
+    gone = glsgn("models", "average", str(tmp_path / "rain.safetensors"), str(tmp_path / "nope.safetensors"), "-o", str(out))
+    assert gone.exit_code == 1 and "nope.safetensors not found" in gone.stderr
+    out.write_bytes(b"precious")
+    kept = glsgn("models", "average", str(tmp_path / "rain.safetensors"), str(tmp_path / "rain.safetensors"), "-o", str(out))
+    assert kept.exit_code == 2 and "pass --overwrite" in kept.stderr and out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["haze.safetensors", "rain.safetensors", "soup.safetensors"]
+    assert all(len(r.stderr.strip().splitlines()) == 1 for r in (mixed, alone, gone, kept))

@@ -196,6 +196,16 @@ def test_smoke_perceptual_term_with_a_vgg_file(pairs, tmp_path) -> None:
     assert all(x["loss"] == pytest.approx(x["l1"] + 0.01 * x["perceptual"] + 0.01 * x["adversarial"], rel=1e-5) for x in logged)
 
 
+def test_keep_weight_adds_its_term(pairs, tmp_path) -> None:
+    run = tmp_path / "run"
+    r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--steps", "2", "--log-every", "1",
+              "--keep-weight", "3", "--adversarial-weight", "0", *NO_VGG, *TINY)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    logged = [x for x in records(run) if "loss" in x]
+    assert logged and all(x["keep"] >= 0 and x["loss"] == pytest.approx(x["l1"] + 3 * x["keep"], rel=1e-5) for x in logged)
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["recipe"]["loss"]["keep"] == 3
+
+
 @pytest.mark.slow
 def test_roundtrip_fine_tune_from_exported_weights_then_export_again(pairs, tmp_path) -> None:
     """--from FILE starts from that file's weights, and the fine-tuned run exports as the same configuration."""

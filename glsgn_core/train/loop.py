@@ -39,6 +39,7 @@ from glsgn_core.train.generator import EMA, build_model
 from glsgn_core.train.losses import (
     LossWeights,
     PerceptualDistance,
+    coarse_keep,
     discriminator_hinge,
     generator_adversarial,
     l1,
@@ -214,6 +215,9 @@ class Trainer:
         if w.pixel > 0:
             terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
             loss = loss + w.pixel * terms["l1"]
+        if w.keep > 0:
+            terms["keep"] = coarse_keep(image, degraded, target)
+            loss = loss + w.keep * terms["keep"]
         ssim_weight = 0.0 if self.external else self.model.config.ssim_loss  # Table V's GLSGN_SSIM trains with it
         if ssim_weight:
             from glsgn_core.metrics import ssim

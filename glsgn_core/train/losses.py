@@ -9,6 +9,10 @@ exact box filter for the 1/2 and 1/4 scales the model uses. D_vgg is the mean ab
 of VGG-19 ``relu1_2``, ``relu2_2`` and ``relu3_4`` activations, averaged over the three layers.
 The adversarial term uses the hinge formulation: the generator minimises -E[D(G(I))] (Eq. 10 as
 written) and the discriminator minimises E[relu(1 - D(real))] + E[relu(1 + D(fake))].
+
+Not in the paper: ``keep`` weighs :func:`coarse_keep`, an L1 on the coarse picture where the
+degradation left it as it was, aimed at the harm the pixel term lets through (a frame darkened
+by a few levels for a veil that is not there: docs/MODELS.md, glsgn-derain v5, session 13).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class LossWeights:
     adversarial: float = 0.01  # lambda3
     pathway: float = 0.1  # alpha1 = alpha2: each pathway's output
     final: float = 0.5  # beta1 = beta2: the synthesised output B_out
+    keep: float = 0.0  # coarse_keep on B_out; 0: off
 
 
 def at_scale(target: Tensor, like: Tensor) -> Tensor:
@@ -55,6 +60,21 @@ def multi_stage(
 
 def l1(a: Tensor, b: Tensor) -> Tensor:
     return F.l1_loss(a.float(), b.float())
+
+
+def coarse_keep(image: Tensor, degraded: Tensor, target: Tensor, *, cell: int = 8, tol: float = 2 / 255) -> Tensor:
+    """L1 between ``cell``-pixel block means of ``image`` and ``target``, counted only in blocks
+    whose mean the degradation changed by less than ``tol`` in every channel (zero elsewhere),
+    averaged over all blocks.
+
+    Block means, because the camera stage's JPEG touches every input pixel a little but leaves
+    block means nearly as they were, while a veil or a streak moves them; so the term sees where
+    nothing was added, and there it weighs a shift of the whole picture (a veil lifted that was
+    never laid) far more than the per-pixel L1 does.
+    """
+    means = [F.avg_pool2d(t, cell) for t in (image, degraded, target)]
+    untouched = ((means[1] - means[2]).abs().amax(1, keepdim=True) < tol).float()
+    return ((means[0] - means[2]).abs() * untouched).mean()
 
 
 class PerceptualDistance(nn.Module):

@@ -8,6 +8,7 @@ from glsgn_core.weights.download import download, file_lock, sha256_file
 from glsgn_core.weights.files import (
     CHECKPOINT_FORMAT,
     FORMAT,
+    average_weights,
     declared_scale,
     export_checkpoint,
     find_checkpoint,

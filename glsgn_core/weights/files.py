@@ -166,6 +166,37 @@ def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike, *, half: b
     return ckpt_path, sha
 
 
+def average_weights(sources, out: str | os.PathLike, *, half: bool = False) -> str:
+    """Write the uniform average of weights files of one model (same configuration and task) to
+    ``out``; atomic. Returns the new file's sha256.
+
+    A "model soup": runs fine-tuned from one start usually stay in one basin, and their average
+    often sits between them on every figure (docs/MODELS.md, glsgn-derain v6). The recipe metadata
+    lists each source's file name, sha256 and recipe, so the file says how it was made."""
+    import torch
+
+    sources = [Path(p) for p in sources]
+    if len(sources) < 2:
+        raise WeightsError("averaging needs at least two weights files")
+    key = ("arch", "model_name", "task")
+    total, parts = None, []
+    missing = [p for p in sources if not p.is_file()]
+    if missing:
+        raise WeightsError(f"{missing[0]} not found")
+    first = read_metadata(sources[0])
+    for path in sources:
+        model, meta = load_weights_file(path)
+        if tuple(meta.get(k) for k in key) != tuple(first.get(k) for k in key) or json.loads(meta["config"]) != json.loads(first["config"]):
+            raise WeightsError(f"{path} is not the same model as {sources[0]} ({meta.get('model_name')} for "
+                               f"{meta.get('task') or 'no task'}, or another configuration): only one model's weights can be averaged")
+        state = {k: v.double() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+        total = state if total is None else {k: v + state[k] if v.is_floating_point() else v for k, v in total.items()}
+        parts.append({"file": path.name, "sha256": sha256_file(path), "recipe": json.loads(meta.get("recipe") or "{}")})
+    with torch.no_grad():
+        model.load_state_dict({k: v / len(sources) if v.is_floating_point() else v for k, v in total.items()})
+    return save_weights(model, out, task=first["task"], model_name=first["model_name"], recipe={"average_of": parts}, half=half)
+
+
 def _plain_state_dict(state: dict) -> dict:
     """Drop what an averaging wrapper adds (``module.`` prefixes, ``n_averaged``)."""
     state = {k: v for k, v in state.items() if k != "n_averaged"}
