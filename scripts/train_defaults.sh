@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
+# Recipe for glsgn-derain v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
 # docs/MODELS.md). The bundled glsgn-dehaze v2 is an older glsgn-lite model (candidates/README.md).
 #
 #   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
@@ -27,6 +27,9 @@
 #                     left-out model for refraction;
 #      derain-mix, derain-mix-clean50   (sessions 11-12) the left-out chain's last decoy stage continued
 #                     with every family, 2,500 steps at clean share 0.3, then 2,500 at 0.5: glsgn-derain v5;
+#      derain-keep3-s12, -s13   (session 14) v5 continued twice, as its last stage plus the coarse keep
+#                     term (--keep-weight 3), seeds 12 and 13; derain-v6.safetensors, the average of v5
+#                     and both (`glsgn models average`), is glsgn-derain v6;
 # 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
@@ -126,7 +129,22 @@ if [ "${LOFO:-1}" = 1 ]; then
      run "$RUNS/derain-mix" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.3 --decoy-share 0.5 \
          --from "$RUNS/derain-lofo-decoy${DECOY_STAGES:-3}/checkpoints/last.pt" "${COMMON[@]}" --seed 7
      run "$RUNS/derain-mix-clean50" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.5 \
-         --decoy-share 0.5 --from "$RUNS/derain-mix/checkpoints/last.pt" "${COMMON[@]}" --seed 8) & pids+=($!)
+         --decoy-share 0.5 --from "$RUNS/derain-mix/checkpoints/last.pt" "${COMMON[@]}" --seed 8
+     # glsgn-derain v6 (session 14): two stages from v5's float16 export with the coarse keep term
+     # (--keep-weight 3; seeds 12 and 13, one thread each, side by side), then the average of the three
+     [ -f "$RUNS/derain-v5.safetensors" ] || $GLSGN models export "$RUNS/derain-mix-clean50/checkpoints/last.pt" -o "$RUNS/derain-v5.safetensors" --half
+     keep=()
+     for seed in 12 13; do
+         run "$RUNS/derain-keep3-s$seed" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.5 \
+             --decoy-share 0.5 --keep-weight 3 --from "$RUNS/derain-v5.safetensors" "${COMMON[@]}" --seed "$seed" & keep+=($!)
+     done
+     wait "${keep[0]}"; wait "${keep[1]}"  # each by PID: a plain `wait` would hide a failed stage
+     for seed in 12 13; do
+         [ -f "$RUNS/derain-keep3-s$seed.safetensors" ] || $GLSGN models export "$RUNS/derain-keep3-s$seed/checkpoints/last.pt" \
+             -o "$RUNS/derain-keep3-s$seed.safetensors" --half
+     done
+     $GLSGN models average "$RUNS/derain-v5.safetensors" "$RUNS"/derain-keep3-s1[23].safetensors -o "$RUNS/derain-v6.safetensors" \
+         --half --overwrite) & pids+=($!)
 fi
 wait_all
 
