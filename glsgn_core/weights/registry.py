@@ -43,13 +43,13 @@ class WeightsEntry:
 
 
 # One row per published file, e.g.
-#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v5.safetensors",
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v6.safetensors",
 #                sha256="<64 hex digits>", size=8_046_042, description="GLSGN-cpu trained on synthetic rain"),
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v5.safetensors",
-        sha256="c58dc3819512a24894ddd1b751e76a2d47c38e24afd1f223d050cf31d8591bf3", size=8_046_042,
-        description="GLSGN-cpu, every rain family (refraction only in the last two stages), trained to keep rain-like scene lines (decoys), half the pairs clean in its last stage; float16; bundled (docs/MODELS.md)",
+        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v6.safetensors",
+        sha256="d5ea87e2647edb5b330a9746968099bbc2c3ed9989b4dfc2552323e911c761b6", size=8_048_194,
+        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched parts of a photo as they were (keep term); the average of v5 and two such stages; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
