@@ -33,7 +33,8 @@
 #   KEEP_WEIGHT=3       derain only: the coarse keep term (glsgn train --keep-weight), as in v6's two
 #                       stages: on the CPU, v5's last stage again without it harmed faint rain and clean
 #                       photos more than v5 on three seeds of three; with it, less on two of two, for
-#                       1.4-3.1 dB less on heavy rain (docs/MODELS.md, v6); 0 turns it off
+#                       2.1-3.1 dB less on streaks and 1.4-2.0 on layered rain (v6, which averages v5
+#                       back in: 1.4-1.6 and 0.9-1.2; docs/MODELS.md); 0 turns it off
 #   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v6
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
