@@ -38,7 +38,7 @@ def train(
     adversarial_weight: Annotated[Optional[float], typer.Option(help="lambda3, spectral-norm discriminator; 0 turns it off. Default: 0.01, 0 for sr2/sr4.")] = None,
     pathway_weight: Annotated[float, typer.Option(help="alpha1 = alpha2: weight of each pathway's output.")] = 0.1,
     final_weight: Annotated[float, typer.Option(help="beta1 = beta2: weight of the synthesised output.")] = 0.5,
-    keep_weight: Annotated[float, typer.Option(help="Weight of a coarse L1 (8-pixel block means) counted only where the degradation left the picture as it was: it penalises shifting a frame that had nothing to remove, e.g. lifting a veil that is not there. 0: off.")] = 0.0,
+    keep_weight: Annotated[float, typer.Option(help="Weight of a coarse L1 (8-pixel block means) counted only where the degradation left the picture as it was: it penalises shifting a frame that had nothing to remove, e.g. lifting a veil that is not there. Restoring tasks only. 0: off.")] = 0.0,
     vgg_weights: Annotated[Optional[Path], typer.Option(help="VGG-19 ImageNet weights (torchvision vgg19-dcbb9e9d.pth or safetensors).")] = None,
     sr_degrade: Annotated[bool, typer.Option("--sr-degrade", help="sr2/sr4 from clean photos: mild blur, noise and JPEG on the bicubic inputs (validation stays plain bicubic).")] = False,
     max_side: Annotated[Optional[int], typer.Option(help="Clean photos only: shrink each photo (whole-factor area average) to this long side before cropping and degrading. Off by default: even for a model run with --guide, full-size photos at a random scale trained better (docs/DATA.md, Scale).")] = None,

@@ -80,6 +80,7 @@ def test_smoke_sr_defaults_are_glanet_l1_and_lr_1e4(photos, tmp_path):
     "args,message",
     [
         (["--perceptual-weight", "0.01"], "L1 alone"),
+        (["--keep-weight", "3"], "--keep-weight 0"),
         (["--task", "derain", "--sr-degrade"], "--sr-degrade applies to sr2 and sr4"),
         (["--config", "glsgn-lite", "--model-config", "{}"], "needs an upscaler with scale 2"),
         (["--model-config", '{"embed_dim": 8, "num_heads": 2, "scale": 4}'], "needs an upscaler with scale 2"),

@@ -101,9 +101,10 @@ class TrainConfig:
         if self.sr_degrade and not task.upscales:
             upscaling = " and ".join(t.name for t in tasks.TASKS if t.upscales)
             raise GlsgnError(f"--sr-degrade applies to {upscaling}, not {self.task}")
-        if task.losses == "l1" and (self.loss.perceptual > 0 or self.loss.adversarial > 0):
+        if task.losses == "l1" and (self.loss.perceptual > 0 or self.loss.adversarial > 0 or self.loss.keep > 0):
             raise GlsgnError(
-                f"{self.task} trains with L1 alone; set --perceptual-weight 0 and --adversarial-weight 0 (their defaults for SR)"
+                f"{self.task} trains with L1 alone; set --perceptual-weight 0, --adversarial-weight 0 and "
+                "--keep-weight 0 (their defaults for SR)"
             )
 
     @classmethod
