@@ -30,6 +30,8 @@
 #      derain-keep3-s12, -s13   (session 14) v5 continued twice, as its last stage plus the coarse keep
 #                     term (--keep-weight 3), seeds 12 and 13; derain-v6.safetensors, the average of v5
 #                     and both (`glsgn models average`), is glsgn-derain v6;
+#      derain-keep10-s14   (session 15) v6 continued as those stages with --keep-weight 10, seed 14;
+#                     derain-v7.safetensors, the average of v6 and it, is glsgn-derain v7;
 # 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
@@ -144,6 +146,13 @@ if [ "${LOFO:-1}" = 1 ]; then
              -o "$RUNS/derain-keep3-s$seed.safetensors" --half
      done
      $GLSGN models average "$RUNS/derain-v5.safetensors" "$RUNS"/derain-keep3-s1[23].safetensors -o "$RUNS/derain-v6.safetensors" \
+         --half --overwrite
+     # glsgn-derain v7 (session 15): one stage from v6 with the keep term at weight 10, then the average of the two
+     run "$RUNS/derain-keep10-s14" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.5 \
+         --decoy-share 0.5 --keep-weight 10 --from "$RUNS/derain-v6.safetensors" "${COMMON[@]}" --seed 14
+     [ -f "$RUNS/derain-keep10-s14.safetensors" ] || $GLSGN models export "$RUNS/derain-keep10-s14/checkpoints/last.pt" \
+         -o "$RUNS/derain-keep10-s14.safetensors" --half
+     $GLSGN models average "$RUNS/derain-v6.safetensors" "$RUNS/derain-keep10-s14.safetensors" -o "$RUNS/derain-v7.safetensors" \
          --half --overwrite) & pids+=($!)
 fi
 wait_all

@@ -30,12 +30,11 @@
 #                       dehaze has decoys too, off here: one CPU trial moved its worst clean photo by nothing)
 #   CLEAN_SHARE=0.5     derain only: share of clean pairs, as in v5's last stage (a lower share undid its
 #                       clean-photo figures: 46.2 against 51.7 dB at 0.3; docs/MODELS.md)
-#   KEEP_WEIGHT=3       derain only: the coarse keep term (glsgn train --keep-weight), as in v6's two
-#                       stages: on the CPU, v5's last stage again without it harmed faint rain and clean
-#                       photos more than v5 on three seeds of three; with it, less on two of two, for
-#                       2.1-3.1 dB less on streaks and 1.4-2.0 on layered rain (v6, which averages v5
-#                       back in: 1.4-1.6 and 0.9-1.2; docs/MODELS.md); 0 turns it off
-#   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v6
+#   KEEP_WEIGHT=10      derain only: the coarse keep term (glsgn train --keep-weight), as in v7's last
+#                       stage: on the CPU, weight 3 (v6's stages) halved the harm of v5's last stage, and
+#                       weight 10 left no render below its input, for 2.0-2.6 dB less on heavy rain than
+#                       v6 (v7, which averages v6 back in: 1.0-1.2 less; docs/MODELS.md); 0 turns it off
+#   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v7
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
 #
@@ -101,8 +100,8 @@ train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN
               --ema 0.999 --precision auto --perceptual-weight 0 --adversarial-weight 0 --seed 0)
         [ -n "$from" ] && args+=(--from "$from")
         # Dark scene lines (reeds, wires) kept in input and target: derain v3's fix (docs/DATA.md, Decoys).
-        # A family can be withheld (v4 left out refraction); v6, which this run continues, has every family.
-        [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.5}" --clean-share "${CLEAN_SHARE:-0.5}" --keep-weight "${KEEP_WEIGHT:-3}")
+        # A family can be withheld (v4 left out refraction); v7, which this run continues, has every family.
+        [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.5}" --clean-share "${CLEAN_SHARE:-0.5}" --keep-weight "${KEEP_WEIGHT:-10}")
         [ "$task" = derain ] && [ -n "${DERAIN_EXCLUDE:-}" ] && args+=(--exclude-family "$DERAIN_EXCLUDE")
     fi
     echo "== $task: from ${from:-scratch}, lr $lr, $steps steps, at most ${TRAIN_S}s" | tee "$OUT_DIR/logs/$task.log"

@@ -43,13 +43,13 @@ class WeightsEntry:
 
 
 # One row per published file, e.g.
-#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v6.safetensors",
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v7.safetensors",
 #                sha256="<64 hex digits>", size=8_046_042, description="GLSGN-cpu trained on synthetic rain"),
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v6.safetensors",
-        sha256="d5ea87e2647edb5b330a9746968099bbc2c3ed9989b4dfc2552323e911c761b6", size=8_048_194,
-        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched parts of a photo as they were (keep term); the average of v5 and two such stages; float16; bundled (docs/MODELS.md)",
+        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v7.safetensors",
+        sha256="52cb217396af763e529fe4c103d69b8a06570caebc3a6cfe327249fac08892d3", size=8_049_370,
+        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched parts of a photo as they were (keep term); the average of v6 and a stage with a stronger keep term; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
