@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
+# Recipe for glsgn-derain v7 (session 15), v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
 # docs/MODELS.md). The bundled glsgn-dehaze v2 is an older glsgn-lite model (candidates/README.md).
 #
 #   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]

@@ -31,8 +31,8 @@
 #   CLEAN_SHARE=0.5     derain only: share of clean pairs, as in v5's last stage (a lower share undid its
 #                       clean-photo figures: 46.2 against 51.7 dB at 0.3; docs/MODELS.md)
 #   KEEP_WEIGHT=10      derain only: the coarse keep term (glsgn train --keep-weight), as in v7's last
-#                       stage: on the CPU, weight 3 (v6's stages) halved the harm of v5's last stage, and
-#                       weight 10 left no render below its input, for 2.0-2.6 dB less on heavy rain than
+#                       stage: on the CPU, weight 3 (v6's stages) left fewer renders below their input
+#                       than v5 (one against four), and weight 10 none, for 2.0-2.6 dB less on heavy rain than
 #                       v6 (v7, which averages v6 back in: 1.0-1.2 less; docs/MODELS.md); 0 turns it off
 #   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v7
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
