@@ -64,6 +64,16 @@ def test_coarse_keep_ignores_zero_mean_detail_within_a_block() -> None:
     assert coarse_keep(target + 0.02, target + 3 / 255, target).item() == 0.0
 
 
+def test_coarse_keep_tol_sets_what_counts_as_untouched() -> None:
+    """A block moved by 1.5 levels is untouched at the default tol (2 levels), touched at 1 level."""
+    target = torch.full((1, 3, 16, 16), 0.5)
+    faint = target.clone()
+    faint[..., :8, :8] += 1.5 / 255  # faint rain in one block of four
+    output = target + 0.02
+    assert coarse_keep(output, faint, target).item() == pytest.approx(0.02, rel=1e-4)
+    assert coarse_keep(output, faint, target, tol=1 / 255).item() == pytest.approx(0.75 * 0.02, rel=1e-4)
+
+
 def test_gradcheck_coarse_keep() -> None:
     g = torch.Generator().manual_seed(1)
     target = torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64)

@@ -101,6 +101,8 @@ class TrainConfig:
         if self.sr_degrade and not task.upscales:
             upscaling = " and ".join(t.name for t in tasks.TASKS if t.upscales)
             raise GlsgnError(f"--sr-degrade applies to {upscaling}, not {self.task}")
+        if self.loss.keep_tol <= 0:
+            raise GlsgnError(f"--keep-tol {self.loss.keep_tol:g}: need a positive number of levels")
         if task.losses == "l1" and (self.loss.perceptual > 0 or self.loss.adversarial > 0 or self.loss.keep > 0):
             raise GlsgnError(
                 f"{self.task} trains with L1 alone; set --perceptual-weight 0, --adversarial-weight 0 and "
@@ -217,7 +219,7 @@ class Trainer:
             terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
             loss = loss + w.pixel * terms["l1"]
         if w.keep > 0:
-            terms["keep"] = coarse_keep(image, degraded, target)
+            terms["keep"] = coarse_keep(image, degraded, target, tol=w.keep_tol / 255)
             loss = loss + w.keep * terms["keep"]
         ssim_weight = 0.0 if self.external else self.model.config.ssim_loss  # Table V's GLSGN_SSIM trains with it
         if ssim_weight:

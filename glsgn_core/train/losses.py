@@ -32,6 +32,7 @@ class LossWeights:
     pathway: float = 0.1  # alpha1 = alpha2: each pathway's output
     final: float = 0.5  # beta1 = beta2: the synthesised output B_out
     keep: float = 0.0  # coarse_keep on B_out; 0: off
+    keep_tol: float = 2.0  # coarse_keep's tol, in levels of 255: a block moved less than this counts as untouched
 
 
 def at_scale(target: Tensor, like: Tensor) -> Tensor:
