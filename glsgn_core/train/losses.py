@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+KEEP_TOL = 2.0  # levels of 255 a block mean may move and still count as untouched (coarse_keep)
+
+
 @dataclass(frozen=True)
 class LossWeights:
     pixel: float = 1.0  # lambda1
@@ -32,7 +35,7 @@ class LossWeights:
     pathway: float = 0.1  # alpha1 = alpha2: each pathway's output
     final: float = 0.5  # beta1 = beta2: the synthesised output B_out
     keep: float = 0.0  # coarse_keep on B_out; 0: off
-    keep_tol: float = 2.0  # coarse_keep's tol, in levels of 255: a block moved less than this counts as untouched
+    keep_tol: float = KEEP_TOL  # coarse_keep's tol, in levels of 255: a block moved less than this counts as untouched
 
 
 def at_scale(target: Tensor, like: Tensor) -> Tensor:
@@ -63,7 +66,7 @@ def l1(a: Tensor, b: Tensor) -> Tensor:
     return F.l1_loss(a.float(), b.float())
 
 
-def coarse_keep(image: Tensor, degraded: Tensor, target: Tensor, *, cell: int = 8, tol: float = 2 / 255) -> Tensor:
+def coarse_keep(image: Tensor, degraded: Tensor, target: Tensor, *, cell: int = 8, tol: float = KEEP_TOL / 255) -> Tensor:
     """L1 between ``cell``-pixel block means of ``image`` and ``target``, counted only in blocks
     whose mean the degradation changed by less than ``tol`` in every channel (zero elsewhere),
     averaged over all blocks.
