@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from glsgn_cli.app import app
 from glsgn_core.models import create_model
-from glsgn_core.weights import load_model, sha256_file
+from glsgn_core.weights import load_model, save_weights, sha256_file
 from weights_fixtures import (  # noqa: F401  (fixtures)
     TINY,
     cache_files,
@@ -243,6 +243,31 @@ def test_average_is_the_mean_of_the_weights_and_records_its_sources(tmp_path):
     assert meta["task"] == "derain" and meta["model_name"] == "glsgn-lite"
     parts = json.loads(meta["recipe"])["average_of"]
     assert [(p["file"], p["sha256"], p["recipe"]["seed"]) for p in parts] == [("a.safetensors", shas[0], 0), ("b.safetensors", shas[1], 1), ("c.safetensors", shas[2], 2)]
+
+
+def test_average_reads_a_configuration_by_what_it_builds_not_how_it_is_spelled(tmp_path):
+    """A file written by an older glsgn spells the same model with older fields (``lp`` instead of
+    ``synthesis``): it averages with today's file; another width is still refused."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from weights_fixtures import TINY, make_weights
+
+    new, old, other = (tmp_path / f"{n}.safetensors" for n in ("new", "old", "other"))
+    make_weights(new, seed=0)
+    make_weights(old, seed=1)
+    with safe_open(str(old), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["config"])
+    assert config.pop("synthesis") == "lp"
+    save_file(tensors, str(old), metadata={**meta, "config": json.dumps({**config, "lp": True})})
+    out = tmp_path / "soup.safetensors"
+    result = glsgn("models", "average", str(new), str(old), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    torch.manual_seed(2)
+    save_weights(create_model("glsgn-lite", **{**TINY, "widths": (4, 8, 8, 8, 16)}), other, task="derain", model_name="glsgn-lite")
+    wider = glsgn("models", "average", str(new), str(other), "-o", str(tmp_path / "no.safetensors"))
+    assert wider.exit_code == 1 and "other.safetensors is not the same model" in wider.stderr
 
 
 def test_exception_average_refuses_other_models_one_file_and_an_existing_out(tmp_path):

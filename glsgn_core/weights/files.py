@@ -183,10 +183,13 @@ def average_weights(sources, out: str | os.PathLike, *, half: bool = False) -> s
     missing = [p for p in sources if not p.is_file()]
     if missing:
         raise WeightsError(f"{missing[0]} not found")
-    first = read_metadata(sources[0])
+    first, first_config = read_metadata(sources[0]), None
     for path in sources:
         model, meta = load_weights_file(path)
-        if tuple(meta.get(k) for k in key) != tuple(first.get(k) for k in key) or json.loads(meta["config"]) != json.loads(first["config"]):
+        # The built model's configuration, not the stored text: files written by older versions
+        # spell the same model with fewer (defaulted) or older fields.
+        first_config = model.config if first_config is None else first_config
+        if tuple(meta.get(k) for k in key) != tuple(first.get(k) for k in key) or model.config != first_config:
             raise WeightsError(f"{path} is not the same model as {sources[0]} ({meta.get('model_name')} for "
                                f"{meta.get('task') or 'no task'}, or another configuration): only one model's weights can be averaged")
         state = {k: v.double() if v.is_floating_point() else v for k, v in model.state_dict().items()}
