@@ -74,11 +74,24 @@ def test_coarse_keep_tol_sets_what_counts_as_untouched() -> None:
     assert coarse_keep(output, faint, target, tol=1 / 255).item() == pytest.approx(0.75 * 0.02, rel=1e-4)
 
 
+def test_coarse_keep_pairs_only_counts_pairs_with_nothing_to_remove() -> None:
+    """pairs_only: a rainy crop's untouched blocks no longer count; a pair untouched throughout counts
+    in full, averaged over all blocks of the batch as before."""
+    target = torch.full((2, 3, 16, 16), 0.5)
+    degraded = target.clone()
+    degraded[0, :, :8, :8] += 0.2  # rain in one block of four of the first pair; the second is clean
+    output = target - 0.02  # a frame darkened everywhere
+    assert coarse_keep(output, degraded, target).item() == pytest.approx(7 / 8 * 0.02, rel=1e-4)
+    assert coarse_keep(output, degraded, target, pairs_only=True).item() == pytest.approx(4 / 8 * 0.02, rel=1e-4)
+    assert coarse_keep(output, target, target, pairs_only=True).item() == pytest.approx(0.02, rel=1e-4)
+
+
 def test_gradcheck_coarse_keep() -> None:
     g = torch.Generator().manual_seed(1)
     target = torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64)
     image = (target + 0.1 * torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64)).requires_grad_()
     assert torch.autograd.gradcheck(lambda x: coarse_keep(x, target, target), (image,))
+    assert torch.autograd.gradcheck(lambda x: coarse_keep(x, target, target, pairs_only=True), (image,))
 
 
 @pytest.fixture(scope="module")

@@ -199,12 +199,12 @@ def test_smoke_perceptual_term_with_a_vgg_file(pairs, tmp_path) -> None:
 def test_keep_weight_adds_its_term(pairs, tmp_path) -> None:
     run = tmp_path / "run"
     r = glsgn("train", "--out", str(run), "--task", "dehaze", "--data", str(pairs), "--steps", "2", "--log-every", "1",
-              "--keep-weight", "3", "--keep-tol", "1.5", "--adversarial-weight", "0", *NO_VGG, *TINY)  # fmt: skip
+              "--keep-weight", "3", "--keep-tol", "1.5", "--keep-scope", "pairs", "--adversarial-weight", "0", *NO_VGG, *TINY)  # fmt: skip
     assert r.returncode == 0, r.stderr
     logged = [x for x in records(run) if "loss" in x]
     assert logged and all(x["keep"] >= 0 and x["loss"] == pytest.approx(x["l1"] + 3 * x["keep"], rel=1e-5) for x in logged)
     loss = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["recipe"]["loss"]
-    assert loss["keep"] == 3 and loss["keep_tol"] == 1.5
+    assert loss["keep"] == 3 and loss["keep_tol"] == 1.5 and loss["keep_scope"] == "pairs"
 
 
 def test_exception_keep_tol_must_be_positive(pairs, tmp_path) -> None:
@@ -212,6 +212,14 @@ def test_exception_keep_tol_must_be_positive(pairs, tmp_path) -> None:
     r = glsgn("train", "--out", str(run), "--task", "derain", "--data", str(pairs), "--steps", "1",
               "--keep-weight", "3", "--keep-tol", "0", *NO_VGG, *TINY)  # fmt: skip
     assert r.returncode == 2 and "--keep-tol 0: need a positive number of levels" in r.stderr, r.stderr
+    assert not (run / "checkpoints").exists()
+
+
+def test_exception_keep_scope_must_be_known(pairs, tmp_path) -> None:
+    run = tmp_path / "run"
+    r = glsgn("train", "--out", str(run), "--task", "derain", "--data", str(pairs), "--steps", "1",
+              "--keep-weight", "3", "--keep-scope", "crops", *NO_VGG, *TINY)  # fmt: skip
+    assert r.returncode == 2 and "--keep-scope crops: need one of blocks, pairs" in r.stderr, r.stderr
     assert not (run / "checkpoints").exists()
 
 

@@ -37,6 +37,7 @@ from glsgn_core.train.discriminator import PatchDiscriminator
 from glsgn_core.train.distributed import DistInfo, _any_rank, _barrier, _mean, close_distributed, setup_distributed
 from glsgn_core.train.generator import EMA, build_model
 from glsgn_core.train.losses import (
+    KEEP_SCOPES,
     LossWeights,
     PerceptualDistance,
     coarse_keep,
@@ -101,6 +102,8 @@ class TrainConfig:
         if self.sr_degrade and not task.upscales:
             upscaling = " and ".join(t.name for t in tasks.TASKS if t.upscales)
             raise GlsgnError(f"--sr-degrade applies to {upscaling}, not {self.task}")
+        if self.loss.keep_scope not in KEEP_SCOPES:
+            raise GlsgnError(f"--keep-scope {self.loss.keep_scope}: need one of {', '.join(KEEP_SCOPES)}")
         if self.loss.keep_tol <= 0:
             raise GlsgnError(f"--keep-tol {self.loss.keep_tol:g}: need a positive number of levels")
         if task.losses == "l1" and (self.loss.perceptual > 0 or self.loss.adversarial > 0 or self.loss.keep > 0):
@@ -219,7 +222,7 @@ class Trainer:
             terms["l1"] = multi_stage(l1, image, pathways, target, pathway_weight=w.pathway, final_weight=w.final)
             loss = loss + w.pixel * terms["l1"]
         if w.keep > 0:
-            terms["keep"] = coarse_keep(image, degraded, target, tol=w.keep_tol / 255)
+            terms["keep"] = coarse_keep(image, degraded, target, tol=w.keep_tol / 255, pairs_only=w.keep_scope == "pairs")
             loss = loss + w.keep * terms["keep"]
         ssim_weight = 0.0 if self.external else self.model.config.ssim_loss  # Table V's GLSGN_SSIM trains with it
         if ssim_weight:

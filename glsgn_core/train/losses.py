@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 
 KEEP_TOL = 2.0  # levels of 255 a block mean may move and still count as untouched (coarse_keep)
+KEEP_SCOPES = ("blocks", "pairs")  # coarse_keep counts untouched blocks anywhere, or only pairs untouched throughout
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class LossWeights:
     final: float = 0.5  # beta1 = beta2: the synthesised output B_out
     keep: float = 0.0  # coarse_keep on B_out; 0: off
     keep_tol: float = KEEP_TOL  # coarse_keep's tol, in levels of 255: a block moved less than this counts as untouched
+    keep_scope: str = "blocks"  # one of KEEP_SCOPES: coarse_keep's pairs_only
 
 
 def at_scale(target: Tensor, like: Tensor) -> Tensor:
@@ -66,10 +68,14 @@ def l1(a: Tensor, b: Tensor) -> Tensor:
     return F.l1_loss(a.float(), b.float())
 
 
-def coarse_keep(image: Tensor, degraded: Tensor, target: Tensor, *, cell: int = 8, tol: float = KEEP_TOL / 255) -> Tensor:
+def coarse_keep(
+    image: Tensor, degraded: Tensor, target: Tensor, *, cell: int = 8, tol: float = KEEP_TOL / 255, pairs_only: bool = False
+) -> Tensor:
     """L1 between ``cell``-pixel block means of ``image`` and ``target``, counted only in blocks
     whose mean the degradation changed by less than ``tol`` in every channel (zero elsewhere),
-    averaged over all blocks.
+    averaged over all blocks. ``pairs_only``: count a pair's blocks only when every one of them is
+    untouched (a pair with nothing to remove), so the rain-free parts of a rainy crop are left to
+    the pixel term.
 
     Block means, because the camera stage's JPEG touches every input pixel a little but leaves
     block means nearly as they were, while a veil or a streak moves them; so the term sees where
@@ -78,6 +84,8 @@ def coarse_keep(image: Tensor, degraded: Tensor, target: Tensor, *, cell: int = 
     """
     means = [F.avg_pool2d(t, cell) for t in (image, degraded, target)]
     untouched = ((means[1] - means[2]).abs().amax(1, keepdim=True) < tol).float()
+    if pairs_only:
+        untouched = untouched.amin((2, 3), keepdim=True).expand_as(untouched)
     return ((means[0] - means[2]).abs() * untouched).mean()
 
 
