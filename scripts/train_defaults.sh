@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v7 (session 15), v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10 (issue 18;
-# docs/MODELS.md). The bundled glsgn-dehaze v2 is an older glsgn-lite model (candidates/README.md).
+# Recipe for glsgn-derain v7 (session 15), v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10,
+# and glsgn-dehaze v3 (session 16) (issue 18; docs/MODELS.md). glsgn-dehaze v3 starts from glsgn-dehaze v2, an older
+# glsgn-lite model that this script does not rebuild (committed in candidates/; its recipe in candidates/README.md).
 #
 #   scripts/train_defaults.sh [DATA_DIR] [RUNS_DIR] [VAL_DIR]
 #
@@ -32,6 +33,9 @@
 #                     and both (`glsgn models average`), is glsgn-derain v6;
 #      derain-keep10-s14   (session 15) v6 continued as those stages with --keep-weight 10, seed 14;
 #                     derain-v7.safetensors, the average of v6 and it, is glsgn-derain v7;
+#      dehaze-keep3-s12   (session 14) the committed glsgn-dehaze v2 continued for 1,500 steps with
+#                     --keep-weight 3, half the pairs clean, seed 12; dehaze-v3.safetensors, the
+#                     average of v2, v2 and it, is glsgn-dehaze v3 (session 16);
 # 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
@@ -155,6 +159,16 @@ if [ "${LOFO:-1}" = 1 ]; then
      $GLSGN models average "$RUNS/derain-v6.safetensors" "$RUNS/derain-keep10-s14.safetensors" -o "$RUNS/derain-v7.safetensors" \
          --half --overwrite) & pids+=($!)
 fi
+# glsgn-dehaze v3 (session 16): one stage from the committed glsgn-dehaze v2 (glsgn-lite; its own
+# recipe is candidates/README.md) with the keep term, half the pairs clean (session 14's dehaze-k3c50),
+# then the average of v2, v2 and that stage
+V2_DEHAZE=candidates/glsgn-dehaze-lite-v3.safetensors
+(run "$RUNS/dehaze-keep3-s12" 1500 --task dehaze --steps 1500 --lr 1e-4 --warmup 50 --clean-share 0.5 --decoy-share 0.5 \
+     --keep-weight 3 --from "$V2_DEHAZE" "${COMMON[@]}" --config glsgn-lite --seed 12
+ [ -f "$RUNS/dehaze-keep3-s12.safetensors" ] || $GLSGN models export "$RUNS/dehaze-keep3-s12/checkpoints/last.pt" \
+     -o "$RUNS/dehaze-keep3-s12.safetensors" --half
+ $GLSGN models average "$V2_DEHAZE" "$V2_DEHAZE" "$RUNS/dehaze-keep3-s12.safetensors" -o "$RUNS/dehaze-v3.safetensors" \
+     --half --overwrite) & pids+=($!)
 wait_all
 
 for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/derain-lofo-clean50 \

@@ -52,10 +52,10 @@ REGISTRY: tuple[WeightsEntry, ...] = (
         description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched parts of a photo as they were (keep term); the average of v6 and a stage with a stronger keep term; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
-        "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-lite-v3.safetensors",
-        sha256="6023a94d1ed75582f34b795b03e74ade2d10b5bb778fc7e575ad169ea7485f8a", size=7_053_464,
-        description="GLSGN-lite, every haze family, half the pairs clean (does little, harms little); runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
-        guide=640,  # v1's, chosen on training photos with fresh haze (scripts/tune_guide.py); v2 is scored at it
+        "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-v3.safetensors",
+        sha256="9ab9ca87df83e70cf9cde0af98541b979ef4b17ef6824ede5a08a3bdf7df1087", size=3_536_412,
+        description="GLSGN-lite, every haze family; two parts v2 and one part a stage trained from v2 to leave clean photos as they were (keep term): removes little haze, harms clean photos least; float16; runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
+        guide=640,  # v1's, chosen on training photos with fresh haze (scripts/tune_guide.py); v2 and v3 are scored at it
     ),
     WeightsEntry(
         "glanet-x2", "sr2", "glanet-tiny", "glanet-x2-tiny-v1.safetensors",
