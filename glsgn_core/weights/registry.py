@@ -43,8 +43,9 @@ class WeightsEntry:
 
 
 # One row per published file, e.g.
-#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v7.safetensors",
-#                sha256="<64 hex digits>", size=8_046_042, description="GLSGN-cpu trained on synthetic rain"),
+#   WeightsEntry("glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-vN.safetensors",
+#                sha256="<64 hex digits>", size=<bytes>, description="GLSGN-cpu trained on synthetic rain"),
+# (`glsgn models export` and `glsgn models average` print both numbers.)
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v7.safetensors",
