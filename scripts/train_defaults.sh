@@ -36,7 +36,7 @@
 #      dehaze-keep3-s12   (session 14) the committed glsgn-dehaze v2 continued for 1,500 steps with
 #                     --keep-weight 3, half the pairs clean, seed 12; dehaze-v3.safetensors, the
 #                     average of v2, v2 and it, is glsgn-dehaze v3 (session 16);
-# 4. exports float16 weights files (8 MB each) and prints the family tables (scripts/family_table.py:
+# 4. exports float16 weights files (8 MB each; glsgn-lite ones 3.5 MB) and prints the family tables (scripts/family_table.py:
 #    derain at full size, dehaze and dereflect at 640 px, guided).
 #
 # Every run resumes from its checkpoints/last.pt when there is one (with its stop step), so the script
@@ -159,17 +159,18 @@ if [ "${LOFO:-1}" = 1 ]; then
      $GLSGN models average "$RUNS/derain-v6.safetensors" "$RUNS/derain-keep10-s14.safetensors" -o "$RUNS/derain-v7.safetensors" \
          --half --overwrite) & pids+=($!)
 fi
-# glsgn-dehaze v3 (session 16): one stage from the committed glsgn-dehaze v2 (glsgn-lite; its own
+wait_all
+
+# glsgn-dehaze v3 (session 16), alone: one stage from the committed glsgn-dehaze v2 (glsgn-lite; its own
 # recipe is candidates/README.md) with the keep term, half the pairs clean (session 14's dehaze-k3c50),
 # then the average of v2, v2 and that stage
 V2_DEHAZE=candidates/glsgn-dehaze-lite-v3.safetensors
-(run "$RUNS/dehaze-keep3-s12" 1500 --task dehaze --steps 1500 --lr 1e-4 --warmup 50 --clean-share 0.5 --decoy-share 0.5 \
+run "$RUNS/dehaze-keep3-s12" 1500 --task dehaze --steps 1500 --lr 1e-4 --warmup 50 --clean-share 0.5 --decoy-share 0.5 \
      --keep-weight 3 --from "$V2_DEHAZE" "${COMMON[@]}" --config glsgn-lite --seed 12
- [ -f "$RUNS/dehaze-keep3-s12.safetensors" ] || $GLSGN models export "$RUNS/dehaze-keep3-s12/checkpoints/last.pt" \
+[ -f "$RUNS/dehaze-keep3-s12.safetensors" ] || $GLSGN models export "$RUNS/dehaze-keep3-s12/checkpoints/last.pt" \
      -o "$RUNS/dehaze-keep3-s12.safetensors" --half
- $GLSGN models average "$V2_DEHAZE" "$V2_DEHAZE" "$RUNS/dehaze-keep3-s12.safetensors" -o "$RUNS/dehaze-v3.safetensors" \
-     --half --overwrite) & pids+=($!)
-wait_all
+$GLSGN models average "$V2_DEHAZE" "$V2_DEHAZE" "$RUNS/dehaze-keep3-s12.safetensors" -o "$RUNS/dehaze-v3.safetensors" \
+     --half --overwrite
 
 for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0-9] "$RUNS"/derain-lofo-clean50 \
            "$RUNS"/derain-mix "$RUNS"/derain-mix-clean50 "$RUNS"/*-all/step2000.pt; do

@@ -55,7 +55,7 @@ REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-v3.safetensors",
         sha256="9ab9ca87df83e70cf9cde0af98541b979ef4b17ef6824ede5a08a3bdf7df1087", size=3_536_412,
-        description="GLSGN-lite, every haze family; two parts v2 and one part a stage trained from v2 to leave clean photos as they were (keep term): removes little haze, harms clean photos least; float16; runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
+        description="GLSGN-lite, every haze family; the average of glsgn-dehaze v2 (two parts) and a stage trained from it to leave clean photos as they were (keep term): removes little haze, harms clean photos less than v2; float16; runs at 640 px, guided to full size; bundled (docs/MODELS.md)",
         guide=640,  # v1's, chosen on training photos with fresh haze (scripts/tune_guide.py); v2 and v3 are scored at it
     ),
     WeightsEntry(
