@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recipe for glsgn-derain v7 (session 15), v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10,
+# Recipe for glsgn-derain v8 (session 16), v7 (session 15), v6 (session 14), v5 (session 12), v4 and v3 (session 11), v2 and the glsgn-cpu dehaze/dereflect runs of session 10,
 # and glsgn-dehaze v3 (session 16) (issue 18; docs/MODELS.md). glsgn-dehaze v3 starts from glsgn-dehaze v2, an older
 # glsgn-lite model that this script does not rebuild (committed in candidates/; its recipe in candidates/README.md).
 #
@@ -33,6 +33,9 @@
 #                     and both (`glsgn models average`), is glsgn-derain v6;
 #      derain-keep10-s14   (session 15) v6 continued as those stages with --keep-weight 10, seed 14;
 #                     derain-v7.safetensors, the average of v6 and it, is glsgn-derain v7;
+#      derain-pairs20-s14, -s15   (session 16) v6 continued as those stages with --keep-weight 20
+#                     --keep-scope pairs, seeds 14 and 15; derain-v8.safetensors, the average of v6, v6,
+#                     derain-keep10-s14 and both, is glsgn-derain v8;
 #      dehaze-keep3-s12   (session 14) the committed glsgn-dehaze v2 continued for 1,500 steps with
 #                     --keep-weight 3, half the pairs clean, seed 12; dehaze-v3.safetensors, the
 #                     average of v2, v2 and it, is glsgn-dehaze v3 (session 16);
@@ -157,7 +160,23 @@ if [ "${LOFO:-1}" = 1 ]; then
      [ -f "$RUNS/derain-keep10-s14.safetensors" ] || $GLSGN models export "$RUNS/derain-keep10-s14/checkpoints/last.pt" \
          -o "$RUNS/derain-keep10-s14.safetensors" --half
      $GLSGN models average "$RUNS/derain-v6.safetensors" "$RUNS/derain-keep10-s14.safetensors" -o "$RUNS/derain-v7.safetensors" \
-         --half --overwrite) & pids+=($!)
+         --half --overwrite
+     # glsgn-derain v8 (session 16): two stages from v6 whose keep term (weight 20) counts only pairs with
+     # nothing to remove (--keep-scope pairs), seeds 14 and 15, side by side; then v6, v6, the keep-10
+     # stage and both averaged
+     pairs=()
+     for seed in 14 15; do
+         run "$RUNS/derain-pairs20-s$seed" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.5 \
+             --decoy-share 0.5 --keep-weight 20 --keep-scope pairs --from "$RUNS/derain-v6.safetensors" "${COMMON[@]}" \
+             --seed "$seed" & pairs+=($!)
+     done
+     wait "${pairs[0]}"; wait "${pairs[1]}"
+     for seed in 14 15; do
+         [ -f "$RUNS/derain-pairs20-s$seed.safetensors" ] || $GLSGN models export "$RUNS/derain-pairs20-s$seed/checkpoints/last.pt" \
+             -o "$RUNS/derain-pairs20-s$seed.safetensors" --half
+     done
+     $GLSGN models average "$RUNS/derain-v6.safetensors" "$RUNS/derain-v6.safetensors" "$RUNS/derain-keep10-s14.safetensors" \
+         "$RUNS"/derain-pairs20-s1[45].safetensors -o "$RUNS/derain-v8.safetensors" --half --overwrite) & pids+=($!)
 fi
 wait_all
 

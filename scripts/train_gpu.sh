@@ -34,7 +34,10 @@
 #                       stage: on the CPU, weight 3 (v6's stages) left fewer renders below their input
 #                       than v5 (one against four), and weight 10 none, for 2.0-2.6 dB less on heavy rain than
 #                       v6 (v7, which averages v6 back in: 1.0-1.2 less; docs/MODELS.md); 0 turns it off
-#   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v7
+#   KEEP_SCOPE=blocks   derain only: where the keep term counts (glsgn train --keep-scope): blocks, as in v7's
+#                       stage; pairs counts clean pairs only, as in v8's two newer stages (with KEEP_WEIGHT=20:
+#                       0.5 dB more on heavy rain than the blocks stage, refraction 0.2 dB less; docs/MODELS.md)
+#   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v8
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)
 #
@@ -100,8 +103,9 @@ train_one() {  # TASK: trains in OUT_DIR/runs/TASK until its step count or TRAIN
               --ema 0.999 --precision auto --perceptual-weight 0 --adversarial-weight 0 --seed 0)
         [ -n "$from" ] && args+=(--from "$from")
         # Dark scene lines (reeds, wires) kept in input and target: derain v3's fix (docs/DATA.md, Decoys).
-        # A family can be withheld (v4 left out refraction); v7, which this run continues, has every family.
-        [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.5}" --clean-share "${CLEAN_SHARE:-0.5}" --keep-weight "${KEEP_WEIGHT:-10}")
+        # A family can be withheld (v4 left out refraction); v8, which this run continues, has every family.
+        [ "$task" = derain ] && args+=(--decoy-share "${DECOY_SHARE:-0.5}" --clean-share "${CLEAN_SHARE:-0.5}"
+                                       --keep-weight "${KEEP_WEIGHT:-10}" --keep-scope "${KEEP_SCOPE:-blocks}")
         [ "$task" = derain ] && [ -n "${DERAIN_EXCLUDE:-}" ] && args+=(--exclude-family "$DERAIN_EXCLUDE")
     fi
     echo "== $task: from ${from:-scratch}, lr $lr, $steps steps, at most ${TRAIN_S}s" | tee "$OUT_DIR/logs/$task.log"

@@ -48,9 +48,9 @@ class WeightsEntry:
 # (`glsgn models export` and `glsgn models average` print both numbers.)
 REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v7.safetensors",
-        sha256="52cb217396af763e529fe4c103d69b8a06570caebc3a6cfe327249fac08892d3", size=8_049_370,
-        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched parts of a photo as they were (keep term); the average of v6 and a stage with a stronger keep term; float16; bundled (docs/MODELS.md)",
+        "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v8.safetensors",
+        sha256="4a2d169e01cd4f9ede845796065c51715faf354081306b4a5eac532d4ad3fc18", size=8_054_594,
+        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched photos as they were (keep term); the average of v6 (two parts), v7's keep stage and two stages whose keep term counts clean pairs only; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-v3.safetensors",
