@@ -35,7 +35,7 @@
 #                     derain-v7.safetensors, the average of v6 and it, is glsgn-derain v7;
 #      derain-pairs20-s14, -s15   (session 16) v6 continued as those stages with --keep-weight 20
 #                     --keep-scope pairs, seeds 14 and 15; derain-v8.safetensors, the average of v6, v6,
-#                     derain-keep10-s14 and both, is glsgn-derain v8;
+#                     derain-keep10-s14 and both, is glsgn-derain v8 (v5 to v8 need LOFO=1, the default);
 #      dehaze-keep3-s12   (session 14) the committed glsgn-dehaze v2 continued for 1,500 steps with
 #                     --keep-weight 3, half the pairs clean, seed 12; dehaze-v3.safetensors, the
 #                     average of v2, v2 and it, is glsgn-dehaze v3 (session 16);

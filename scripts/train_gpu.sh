@@ -35,8 +35,10 @@
 #                       than v5 (one against four), and weight 10 none, for 2.0-2.6 dB less on heavy rain than
 #                       v6 (v7, which averages v6 back in: 1.0-1.2 less; docs/MODELS.md); 0 turns it off
 #   KEEP_SCOPE=blocks   derain only: where the keep term counts (glsgn train --keep-scope): blocks, as in v7's
-#                       stage; pairs counts clean pairs only, as in v8's two newer stages (with KEEP_WEIGHT=20:
-#                       0.5 dB more on heavy rain than the blocks stage, refraction 0.2 dB less; docs/MODELS.md)
+#                       stage; pairs counts clean pairs only, as in v8's two newer stages, which used
+#                       KEEP_WEIGHT=20 (0.5-0.9 dB more on heavy rain than the weight-10 blocks stage, 0.04-0.57
+#                       less on refraction). pairs at the default weight 10 (or at 30) left refraction renders
+#                       below their input on the CPU: set both or neither (docs/MODELS.md)
 #   DERAIN_EXCLUDE=     derain families withheld (e.g. refraction, as for glsgn-derain v4); default none, as v8
 #   SMOKE=1             a CPU rehearsal: tiny pack, 2 steps of 64x64 crops (about 2.5 min on a
 #                       loaded 2-core machine, where one such step takes ~10 s)

@@ -74,8 +74,8 @@ def coarse_keep(
     """L1 between ``cell``-pixel block means of ``image`` and ``target``, counted only in blocks
     whose mean the degradation changed by less than ``tol`` in every channel (zero elsewhere),
     averaged over all blocks. ``pairs_only``: count a pair's blocks only when every one of them is
-    untouched (a pair with nothing to remove), so the rain-free parts of a rainy crop are left to
-    the pixel term.
+    untouched (a clean pair, or a crop whose degradation is that faint everywhere), so the
+    untouched parts of a degraded crop are left to the pixel term.
 
     Block means, because the camera stage's JPEG touches every input pixel a little but leaves
     block means nearly as they were, while a veil or a streak moves them; so the term sees where

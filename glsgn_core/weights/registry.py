@@ -50,7 +50,7 @@ REGISTRY: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         "glsgn-derain", "derain", "glsgn-cpu", "glsgn-derain-v8.safetensors",
         sha256="4a2d169e01cd4f9ede845796065c51715faf354081306b4a5eac532d4ad3fc18", size=8_054_594,
-        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched photos as they were (keep term); the average of v6 (two parts), v7's keep stage and two stages whose keep term counts clean pairs only; float16; bundled (docs/MODELS.md)",
+        description="GLSGN-cpu, every rain family, trained to keep rain-like scene lines (decoys) and to leave untouched photos and parts of photos as they were (keep term); the average of v6 (two parts), v7's keep stage and two stages whose keep term counts clean pairs only; float16; bundled (docs/MODELS.md)",
     ),
     WeightsEntry(
         "glsgn-dehaze", "dehaze", "glsgn-lite", "glsgn-dehaze-v3.safetensors",
