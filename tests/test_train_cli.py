@@ -207,19 +207,16 @@ def test_keep_weight_adds_its_term(pairs, tmp_path) -> None:
     assert loss["keep"] == 3 and loss["keep_tol"] == 1.5 and loss["keep_scope"] == "pairs"
 
 
-def test_exception_keep_tol_must_be_positive(pairs, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--keep-tol", "0", "--keep-tol 0: need a positive number of levels"),
+     ("--keep-scope", "crops", "--keep-scope crops: need one of blocks, pairs")],
+)
+def test_exception_keep_settings_are_checked(pairs, tmp_path, option, value, message) -> None:
     run = tmp_path / "run"
     r = glsgn("train", "--out", str(run), "--task", "derain", "--data", str(pairs), "--steps", "1",
-              "--keep-weight", "3", "--keep-tol", "0", *NO_VGG, *TINY)  # fmt: skip
-    assert r.returncode == 2 and "--keep-tol 0: need a positive number of levels" in r.stderr, r.stderr
-    assert not (run / "checkpoints").exists()
-
-
-def test_exception_keep_scope_must_be_known(pairs, tmp_path) -> None:
-    run = tmp_path / "run"
-    r = glsgn("train", "--out", str(run), "--task", "derain", "--data", str(pairs), "--steps", "1",
-              "--keep-weight", "3", "--keep-scope", "crops", *NO_VGG, *TINY)  # fmt: skip
-    assert r.returncode == 2 and "--keep-scope crops: need one of blocks, pairs" in r.stderr, r.stderr
+              "--keep-weight", "3", option, value, *NO_VGG, *TINY)  # fmt: skip
+    assert r.returncode == 2 and message in r.stderr, r.stderr
     assert not (run / "checkpoints").exists()
 
 
