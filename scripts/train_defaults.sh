@@ -65,10 +65,17 @@ mkdir -p "$RUNS"
 # Plain `wait` returns 0 whatever its jobs did. Each background stage's PID goes into `pids`;
 # wait_all waits for all of them and returns the first failure, so `set -e` stops the recipe before
 # a failed stage's weights are built on or scored. (`jobs -p` would miss a job that ended early.)
+# wait_pids does the same for the PIDs it is given (side-by-side stages inside a background chain):
+# it waits for every one before returning, so a failed stage never leaves its partner running on.
 pids=()
-wait_all() {
+wait_pids() {
     local pid s rc=0
-    for pid in "${pids[@]}"; do wait "$pid" || { s=$?; [ "$rc" != 0 ] || rc=$s; }; done
+    for pid in "$@"; do wait "$pid" || { s=$?; [ "$rc" != 0 ] || rc=$s; }; done
+    return "$rc"
+}
+wait_all() {
+    local rc=0
+    wait_pids "${pids[@]}" || rc=$?
     pids=()
     return "$rc"
 }
@@ -147,7 +154,7 @@ if [ "${LOFO:-1}" = 1 ]; then
          run "$RUNS/derain-keep3-s$seed" 2500 --task derain --steps 2500 --lr 1e-4 --warmup 50 --clean-share 0.5 \
              --decoy-share 0.5 --keep-weight 3 --from "$RUNS/derain-v5.safetensors" "${COMMON[@]}" --seed "$seed" & keep+=($!)
      done
-     wait "${keep[0]}"; wait "${keep[1]}"  # each by PID: a plain `wait` would hide a failed stage
+     wait_pids "${keep[@]}"  # by PID: a plain `wait` would hide a failed stage
      for seed in 12 13; do
          [ -f "$RUNS/derain-keep3-s$seed.safetensors" ] || $GLSGN models export "$RUNS/derain-keep3-s$seed/checkpoints/last.pt" \
              -o "$RUNS/derain-keep3-s$seed.safetensors" --half
@@ -170,7 +177,7 @@ if [ "${LOFO:-1}" = 1 ]; then
              --decoy-share 0.5 --keep-weight 20 --keep-scope pairs --from "$RUNS/derain-v6.safetensors" "${COMMON[@]}" \
              --seed "$seed" & pairs+=($!)
      done
-     wait "${pairs[0]}"; wait "${pairs[1]}"
+     wait_pids "${pairs[@]}"
      for seed in 14 15; do
          [ -f "$RUNS/derain-pairs20-s$seed.safetensors" ] || $GLSGN models export "$RUNS/derain-pairs20-s$seed/checkpoints/last.pt" \
              -o "$RUNS/derain-pairs20-s$seed.safetensors" --half
