@@ -7,7 +7,10 @@
 #
 # 1. fetches the allowed photos (scripts/fetch_photos.sh: 36 train, 8 held-out);
 # 2. writes the fixed validation pairs: every family of every task on the whole held-out photos
-#    (seed 202), and VAL_DIR/clean/ (the photos themselves, for the no-harm figure);
+#    (seed 202), and VAL_DIR/clean/ (the photos themselves, for the no-harm figure); the same
+#    families drawn again with seed 303 into VAL_DIR-303 (the second set that models are chosen
+#    on, as in sessions 15-17) and seed 404 into VAL_DIR-404 (held back: never used to choose, only
+#    to report the chosen model once; session 16 made the derain part by hand as /work/val404);
 # 3. trains, two runs at a time (one thread each), all on full-size photos taken at a random scale,
 #    256x256 crops, batch 4, L1, EMA 0.999, `--precision auto` (bf16 on CPUs with AMX):
 #      derain-v4      glsgn-cpu from scratch, a 4,000-step schedule stopped at 2,717 (session 9 ran
@@ -40,7 +43,7 @@
 #                     --keep-weight 3, half the pairs clean, seed 12; dehaze-v3.safetensors, the
 #                     average of v2, v2 and it, is glsgn-dehaze v3 (session 16);
 # 4. exports float16 weights files (8 MB each; glsgn-lite ones 3.5 MB) and prints the family tables (scripts/family_table.py:
-#    derain at full size, dehaze and dereflect at 640 px, guided).
+#    derain at full size, dehaze and dereflect at 640 px, guided) on the seed-202 and seed-303 sets.
 #
 # Every run resumes from its checkpoints/last.pt when there is one (with its stop step), so the script
 # can be stopped and started again. Knobs (environment): THREADS (1 per run), LOFO (1),
@@ -57,7 +60,11 @@ export OMP_NUM_THREADS=${THREADS:-1}
 [ -d "$DATA/train" ] || scripts/fetch_photos.sh "$DATA"
 for task in derain dehaze dereflect; do
     for family in $($GLSGN synth --list-families --json | "$PYTHON" -c "import json, sys; print(*(f['name'] for f in json.load(sys.stdin)['$task']))"); do
-        [ -d "$VAL/$task-$family" ] || $GLSGN synth --task "$task" --family "$family" --clean "$DATA/heldout" -o "$VAL/$task-$family" --seed 202
+        for set in "202 $VAL" "303 $VAL-303" "404 $VAL-404"; do  # seed, folder
+            read -r seed dir <<< "$set"
+            [ -d "$dir/$task-$family" ] || $GLSGN synth --task "$task" --family "$family" --clean "$DATA/heldout" \
+                -o "$dir/$task-$family" --seed "$seed"
+        done
     done
 done
 [ -d "$VAL/clean" ] || { mkdir -p "$VAL/clean" && cp "$VAL/derain-streaks/target/"* "$VAL/clean/"; }
@@ -207,7 +214,11 @@ for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0
     esac
     $GLSGN models export "$run" -o "$out.safetensors" --half --overwrite
 done
-"$PYTHON" scripts/family_table.py "$VAL" "$RUNS"/derain-*.safetensors --guide 0 --json "$RUNS/table-derain.json"
-for task in dehaze dereflect; do
-    "$PYTHON" scripts/family_table.py "$VAL" "$RUNS/$task"-*.safetensors --guide 640 --json "$RUNS/table-$task.json"
+# Both choosing sets; the held-back set (VAL_DIR-404) is scored by hand, once, for the model chosen.
+for set in "$VAL table" "$VAL-303 table-303"; do  # folder, JSON name
+    read -r dir name <<< "$set"
+    "$PYTHON" scripts/family_table.py "$dir" "$RUNS"/derain-*.safetensors --guide 0 --json "$RUNS/$name-derain.json"
+    for task in dehaze dereflect; do
+        "$PYTHON" scripts/family_table.py "$dir" "$RUNS/$task"-*.safetensors --guide 640 --json "$RUNS/$name-$task.json"
+    done
 done
