@@ -3,7 +3,8 @@
     python scripts/family_table.py VAL_DIR MODEL [MODEL ...] [--json OUT.json] [--device cpu] [--guide N]
 
 VAL_DIR holds one paired folder per family, named TASK-FAMILY (``glsgn synth --task TASK --family
-FAMILY --seed 202`` on held-out photos), and ``clean/`` (the same photos, nothing to remove). A
+FAMILY --seed 202`` on held-out photos), and optionally ``clean/`` (the same photos, nothing to
+remove; the seed-303 and seed-404 sets have none, so their tables have no clean row). A
 MODEL is a registry name or a weights file; its task comes from its metadata. Prints, per model,
 one row per family (mean gain over the input, worst photo's gain) and the clean-photo PSNR of the
 output against its input (mean, worst), as a Markdown table. A weights file runs as its task's

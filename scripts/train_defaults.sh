@@ -9,8 +9,8 @@
 # 2. writes the fixed validation pairs: every family of every task on the whole held-out photos
 #    (seed 202), and VAL_DIR/clean/ (the photos themselves, for the no-harm figure); the same
 #    families drawn again with seed 303 into VAL_DIR-303 (the second set that models are chosen
-#    on, as in sessions 15-17) and seed 404 into VAL_DIR-404 (held back: never used to choose, only
-#    to report the chosen model once; session 16 made the derain part by hand as /work/val404);
+#    on) and seed 404 into VAL_DIR-404 (held back: never used to choose, only to report the chosen
+#    model once); neither has clean/ (the clean photos are the same);
 # 3. trains, two runs at a time (one thread each), all on full-size photos taken at a random scale,
 #    256x256 crops, batch 4, L1, EMA 0.999, `--precision auto` (bf16 on CPUs with AMX):
 #      derain-v4      glsgn-cpu from scratch, a 4,000-step schedule stopped at 2,717 (session 9 ran
@@ -60,8 +60,8 @@ export OMP_NUM_THREADS=${THREADS:-1}
 [ -d "$DATA/train" ] || scripts/fetch_photos.sh "$DATA"
 for task in derain dehaze dereflect; do
     for family in $($GLSGN synth --list-families --json | "$PYTHON" -c "import json, sys; print(*(f['name'] for f in json.load(sys.stdin)['$task']))"); do
-        for set in "202 $VAL" "303 $VAL-303" "404 $VAL-404"; do  # seed, folder
-            read -r seed dir <<< "$set"
+        for seed in 202 303 404; do  # folders VAL, VAL-303, VAL-404
+            dir=$VAL; [ "$seed" = 202 ] || dir=$VAL-$seed
             [ -d "$dir/$task-$family" ] || $GLSGN synth --task "$task" --family "$family" --clean "$DATA/heldout" \
                 -o "$dir/$task-$family" --seed "$seed"
         done
@@ -215,8 +215,8 @@ for run in "$RUNS"/*-all "$RUNS"/*-lofo "$RUNS"/*-lofo-2 "$RUNS"/derain*-decoy[0
     $GLSGN models export "$run" -o "$out.safetensors" --half --overwrite
 done
 # Both choosing sets; the held-back set (VAL_DIR-404) is scored by hand, once, for the model chosen.
-for set in "$VAL table" "$VAL-303 table-303"; do  # folder, JSON name
-    read -r dir name <<< "$set"
+for suffix in "" -303; do
+    dir=$VAL$suffix name=table$suffix
     "$PYTHON" scripts/family_table.py "$dir" "$RUNS"/derain-*.safetensors --guide 0 --json "$RUNS/$name-derain.json"
     for task in dehaze dereflect; do
         "$PYTHON" scripts/family_table.py "$dir" "$RUNS/$task"-*.safetensors --guide 640 --json "$RUNS/$name-$task.json"
