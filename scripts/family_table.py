@@ -53,6 +53,9 @@ def score_restore(name: str, task: str, restore, val: Path) -> dict:
             print(f"{name}: {folder.name}", file=sys.stderr, flush=True)
             rows[family] = evaluate(restore, folder, with_ssim=False)
     clean = evaluate_clean(restore, val / "clean", with_ssim=False) if (val / "clean").is_dir() else None
+    if not rows and clean is None:
+        # An empty table with exit code 0 reads as "scored" in a script's log; say what is missing.
+        raise FileNotFoundError(f"{val}: no {task}-FAMILY folder and no clean/ folder to score {name} on")
     return {"model": name, "task": task, "families": rows, "clean": clean}
 
 
@@ -78,7 +81,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--guide", type=int, help="restore at this long side, guided to full size (0: full size)")
     args = parser.parse_args()
-    results = [score(m, args.val, args.device, args.guide) for m in args.models]
+    try:
+        results = [score(m, args.val, args.device, args.guide) for m in args.models]
+    except FileNotFoundError as e:
+        sys.exit(f"family_table: {e}")
     print(table(results), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))

@@ -11,7 +11,7 @@
 #    dehaze fine-tune the v1 models; dereflect has no v1 and starts from glsgn-derain's weights (the
 #    same architecture, a trained restorer rather than random weights). All on full-size photos
 #    taken at a random scale (dehaze at 640 px did worse in v2: docs/DATA.md);
-# 4. exports the weights and prints the family tables (scripts/family_table.py).
+# 4. exports the weights and prints the family tables (scripts/family_table.py; RUNS/table-carryover-TASK.json).
 #
 # Knobs (environment): STEPS (3000), CROP (256x256), BATCH (4), THREADS (1 per run), ALL (1), LOFO (1)
 # (ALL=0 LOFO=1: the three leave-one-family-out runs alone; both at 1 start six runs at once),
@@ -65,6 +65,7 @@ done
 for task in derain dehaze dereflect; do
     set -- "$RUNS/$task"-*.safetensors
     [ -f "$1" ] || continue
-    # Beside the bundled model, where the task has one, for comparison.
-    "$PYTHON" scripts/family_table.py "$VAL" ${BUNDLED[$task]:-} "$@" --json "$RUNS/table-$task.json"
+    # Beside the bundled model, where the task has one, for comparison. Not table-TASK.json: that is
+    # train_defaults.sh's name, and both recipes may share RUNS.
+    "$PYTHON" scripts/family_table.py "$VAL" ${BUNDLED[$task]:-} "$@" --json "$RUNS/table-carryover-$task.json"
 done
