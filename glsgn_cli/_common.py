@@ -47,11 +47,15 @@ def show_warnings(enabled: bool = True) -> None:
     warnings.simplefilter("always", GlsgnWarning)
 
 
-def model_names(incomplete: str) -> list[str]:
-    """Shell completion for --model: the registry's names (no torch: the registry is a plain table)."""
+def model_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion for --model: the registry's names that the command runs (all of them for
+    ``eval``); no torch: the registry and the task table are plain tables."""
+    from glsgn_core import tasks
     from glsgn_core.weights.registry import entries
 
-    return [e.name for e in entries() if e.name.startswith(incomplete)]
+    command = ctx.info_name if ctx is not None else None
+    return [e.name for e in entries() if e.name.startswith(incomplete)
+            and (command not in tasks.COMMANDS or tasks.get(e.task).command == command)]
 
 
 def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:

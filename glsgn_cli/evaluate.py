@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from glsgn_cli._common import err_console, fail, model_names, size_option
+from glsgn_cli._common import EXIT_FAILED, EXIT_OK, err_console, fail, model_names, size_option
 
 
 def evaluate(
@@ -27,7 +27,8 @@ def evaluate(
 
     Prints a row per image, then the mean gain and the worst image (the smallest gain). With
     --clean, also restores photos that have nothing to remove and reports how far each output is
-    from its input (mean and worst PSNR). --json prints all of it as one object.
+    from its input (mean and worst PSNR). --json prints all of it as one object. A file that cannot
+    be read or scored is named on stderr and left out of the figures, and the exit code is 1.
     """
     if (model is None) == (weights is None):
         fail("give exactly one of --model NAME or --weights PATH")
@@ -50,7 +51,10 @@ def evaluate(
             if not as_json:
                 err_console.print(f"{score.name}: {score.psnr:.2f} dB (input {score.input_psnr:.2f} dB)", markup=False)
 
-        result = run_eval(restorer.restore, data, on_pair=progress, crops=crops) if data is not None else None
+        def skipped(name: str, error: str) -> None:
+            err_console.print(f"glsgn: error: {error}", markup=False)
+
+        result = run_eval(restorer.restore, data, on_pair=progress, crops=crops, on_failed=skipped) if data is not None else None
         if report and result is not None:
             write_report(report, result, crops, title=f"glsgn eval: {weights or model} on {data}")
 
@@ -58,19 +62,24 @@ def evaluate(
             if not as_json:
                 err_console.print(f"{name} (clean): {value:.2f} dB against its input", markup=False)
 
-        no_harm = evaluate_clean(restorer.restore, clean, on_photo=clean_progress) if clean is not None else None
+        no_harm = evaluate_clean(restorer.restore, clean, on_photo=clean_progress, on_failed=skipped) if clean is not None else None
     except (GlsgnError, ValueError) as exc:
         fail(str(exc))
+    # Unscorable files were named as they came; the figures are over the rest, and the exit code says so.
+    n_failed = len((result or {}).get("failed", [])) + len((no_harm or {}).get("failed", []))
+    code = EXIT_FAILED if n_failed else EXIT_OK
     if as_json:
         extra = {"clean": {"folder": str(clean), **no_harm}} if no_harm else {}
         typer.echo(json.dumps({"model": weights or model, "data": str(data) if data else None, **(result or {}), **extra}))
-        return
+        raise typer.Exit(code)
+    if n_failed:
+        err_console.print(f"glsgn: {n_failed} file(s) could not be scored (named above); the figures below leave them out", markup=False)
     if no_harm:
         typer.echo(f"{no_harm['n']} clean photos  output vs input {no_harm['psnr']:.2f} dB mean, "
                    f"worst {no_harm['worst']['psnr']:.2f} dB ({no_harm['worst']['name']}, "
                    f"mean shift {no_harm['worst']['shift']:+.1f} levels)")
     if result is None:
-        return
+        raise typer.Exit(code)
     worst = result["worst"]
     typer.echo(f"worst image: {worst['name']}  {worst['psnr']:.2f} dB (input {worst['input_psnr']:.2f} dB, gain {worst['gain']:+.2f} dB)")
     typer.echo(
@@ -80,3 +89,4 @@ def evaluate(
         + (f"   (input = bicubic upscale; Lanczos {result['lanczos_psnr']:.2f} dB / SSIM {result['lanczos_ssim']:.4f})"
            if "lanczos_psnr" in result else "")
     )
+    raise typer.Exit(code)

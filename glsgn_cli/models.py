@@ -81,9 +81,14 @@ def download(
 def path(name: Annotated[str, typer.Argument(help="Registry name, weights file or URL.")]) -> None:
     """Print the local file a model resolves to, downloading it first if needed."""
     from glsgn_core.weights import resolve
+    from glsgn_core.weights.registry import UnknownModelError
 
     with user_errors(EXIT_FAILED):
-        typer.echo(str(resolve(name)))
+        try:
+            found = resolve(name)
+        except UnknownModelError as exc:  # a mistyped name is a usage error, as in download and verify
+            fail(str(exc))
+    typer.echo(str(found))
 
 
 @app.command()
@@ -141,6 +146,8 @@ def average(
     half: Annotated[bool, typer.Option("--half", help="Store the average as float16 (see export --half).")] = False,
 ) -> None:
     """Average weights files uniformly (a model soup); the file's recipe lists the sources and their sha256."""
+    if len(sources) < 2:
+        fail("averaging needs at least two weights files")
     if out.exists() and not overwrite:
         fail(f"{out} exists; choose another name or pass --overwrite")
     from glsgn_core.weights import average_weights

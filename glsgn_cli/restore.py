@@ -28,7 +28,7 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the mode
 WindowOpt = Annotated[str, typer.Option(help="Working size WxH: larger images are processed in overlapping windows.")]
 Guide = Annotated[Optional[int], typer.Option(help="Restore at this long side (px) and carry the result to full size with a guided filter; 0 = at full size. Default: the model's own setting (glsgn-dehaze uses one).", show_default=False)]
 Quality = Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")]
-MaxPixels = Annotated[Optional[int], typer.Option(help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge). TIFFs read a band at a time are exempt unless their pixels exceed 100x the file size. Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
+MaxPixels = Annotated[Optional[int], typer.Option(min=0, help="Refuse images with more pixels than this, checked before decoding (a guard against decompression bombs: small files that claim to be huge). TIFFs read a band at a time are exempt unless their pixels exceed 100x the file size. Default: 1200000000 (1.2 gigapixels, more than 32Kx32K); 0 = no limit.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout: one object per file (input, output, status, seconds, error, warnings, streamed: read and written a band at a time), then {\"summary\": {\"done\", \"skipped\", \"failed\", \"seconds\"}}.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Shard = Annotated[Optional[str], typer.Option(help="K/N: process every N-th input starting at the K-th (1-based), for job arrays.")]
@@ -71,8 +71,13 @@ def make_command(task: str) -> Callable[..., None]:
     # The task's own defaults in its help, not placeholders: real objects, as Typer reads annotations.
     command.__annotations__["suffix"] = Annotated[Optional[str], typer.Option(
         help=f"Appended to output names when writing beside the inputs. Default: _{task}.", show_default=False)]
+    from glsgn_core.weights.registry import is_registered  # a plain table: no torch, --help stays fast
+
+    default = tasks.get(task).weights
+    default_help = (f"Default: {default}." if is_registered(default)
+                    else f"No {task} model is published yet: give --weights FILE.")
     command.__annotations__["model"] = Annotated[Optional[str], typer.Option(
-        help=f"Pretrained model name (see `glsgn models list`). Default: glsgn-{task}.", show_default=False,
+        help=f"Pretrained model name (see `glsgn models list`). {default_help}", show_default=False,
         autocompletion=model_names)]
     command.__name__ = task
     command.__doc__ = f"Remove {tasks.get(task).noun} from photos: files, folders or globs, any size, CPU or CUDA."
@@ -96,9 +101,12 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, **optio
 
     if "-" in inputs and len(inputs) > 1:
         fail("'-' (standard input) must be the only input")
+    if "-" in inputs and output is None:
+        fail("standard input has no folder to write beside; give -o FILE, or -o - for standard output")
     if str(output) == "-" and options.get("as_json"):
         fail("-o - and --json would both write to standard output; drop one")
     folder = Path(tempfile.mkdtemp(prefix="glsgn-pipe-"))
+    aliases = {}  # messages name the streams, not the private files that stand in for them
     try:
         if "-" in inputs:
             data = sys.stdin.buffer.read()
@@ -106,10 +114,13 @@ def run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, **optio
                 fail("standard input is empty; pipe a photo in, e.g. `glsgn derain - -o - < in.jpg > out.png`")
             inputs = [str(folder / f"stdin{_sniff_extension(data)}")]
             Path(inputs[0]).write_bytes(data)
+            aliases[inputs[0]] = "standard input"
         if str(output) == "-":
             output, overwrite = folder / "out" / f"stdout.{(ext or 'png').lstrip('.')}", True
             output.parent.mkdir()
-        code = _run(task, inputs, output=output, suffix=suffix, ext=ext, overwrite=overwrite, **options)
+            aliases[f"-o '{output}'"] = "-o -"
+            aliases[str(output)] = "standard output"
+        code = _run(task, inputs, output=output, suffix=suffix, ext=ext, overwrite=overwrite, aliases=aliases, **options)
         if output.parent == folder / "out" and output.is_file():
             with open(output, "rb") as f:
                 shutil.copyfileobj(f, sys.stdout.buffer)
@@ -131,13 +142,20 @@ def _sniff_extension(data: bytes) -> str:
 
 
 def _run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, device, precision, window,
-         quality, max_pixels, as_json, quiet, shard, compile=False, guide=None, scale=None) -> int:
+         quality, max_pixels, as_json, quiet, shard, compile=False, guide=None, scale=None, aliases=None) -> int:
     from glsgn_core.batch import RowProcess, expand_inputs, model_process, parse_shard, plan_outputs, run_batch, shard_jobs
     from glsgn_core.errors import GlsgnError
     from glsgn_core.image_io import DEFAULT_MAX_PIXELS
     from glsgn_core.restorer import DEFAULT_OVERLAP, Restorer
 
     show_warnings(not quiet)
+
+    def shown(text):
+        """``text`` with each private stand-in path (``aliases``) replaced by what the user gave."""
+        text = str(text)
+        for path, name in (aliases or {}).items():
+            text = text.replace(f"'{path}'", name).replace(path, name)
+        return text
 
     # Windows overlap by DEFAULT_OVERLAP px on each side, which needs at least twice that per window.
     win_w, win_h = size_option(window, "--window", minimum=2 * DEFAULT_OVERLAP)
@@ -149,7 +167,7 @@ def _run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, 
         restorer = Restorer.for_task(chosen.name, weights=spec, device=device, precision=precision, window=(win_h, win_w),
                                      compile=compile, guide=guide)
     except GlsgnError as exc:
-        fail(str(exc), EXIT_USAGE)
+        fail(shown(exc), EXIT_USAGE)
     if not quiet:
         for line in restorer.notices:
             notice(line)
@@ -164,15 +182,17 @@ def _run(task: str, inputs: list[str], *, output, suffix, ext, overwrite, spec, 
     def report(result) -> None:
         counts[result.status] = counts.get(result.status, 0) + 1
         if as_json:
-            typer.echo(json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}))
+            fields = {k: (shown(v) if isinstance(v, (Path, str)) else [shown(x) for x in v] if isinstance(v, list) else v)
+                      for k, v in asdict(result).items()}
+            typer.echo(json.dumps(fields))
         if result.status == "failed":
-            err_console.print(f"glsgn: error: {result.error}", markup=False)
+            err_console.print(f"glsgn: error: {shown(result.error)}", markup=False)
         elif result.status == "skipped" and not quiet:
-            notice(f"skipped {result.input}: {result.error}")
+            notice(f"skipped {shown(result.input)}: {shown(result.error)}")
         for text in result.warnings:
             warned[text] = warned.get(text, 0) + 1
             if warned[text] == 1 and not quiet:
-                notice(f"warning: {result.input} -> {result.output}: {text}")
+                notice(f"warning: {shown(result.input)} -> {shown(result.output)}: {shown(text)}")
 
     verb = "upscaling" if chosen.upscales else "restoring"
     with _progress(len(jobs), verb, enabled=not quiet and err_console.is_terminal) as bar:

@@ -71,7 +71,7 @@ def synth(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed writes the same pairs.")] = 0,
     crop: Annotated[
-        Optional[str], typer.Option("--crop", help="Random crop WIDTHxHEIGHT (default: whole photos).")
+        Optional[str], typer.Option("--crop", help="Random crop WIDTHxHEIGHT (default: whole photos). Smaller photos are scaled up to fit it.")
     ] = None,
     max_side: Annotated[
         Optional[int],
@@ -133,7 +133,7 @@ def synth(
     def load(k: int) -> "np.ndarray":
         return fit_crop(shrink_to(read_image(photos[k]), max_side), size)
 
-    failed = 0
+    failed, said = 0, set()
     with Progress(console=err_console, transient=True) as progress:
         bar = progress.add_task(f"synth {task.value}", total=count)
         for k, name in enumerate(names):
@@ -155,12 +155,14 @@ def synth(
                     if camera:
                         degraded, target = camera_stage(degraded, target, rng)
             except GlsgnError as exc:  # one unreadable photo must not stop the others
-                err_console.print(f"glsgn: error: {exc}", markup=False, highlight=False)
+                if str(exc) not in said:  # --n cycles over the photos: say each problem once
+                    said.add(str(exc))
+                    err_console.print(f"glsgn: error: {exc}", markup=False, highlight=False)
                 failed += 1
             else:
                 _save_png(target, out / "target" / f"{name}.png")
                 _save_png(degraded, out / "input" / f"{name}.png")
             progress.advance(bar)
-    notice(f"wrote {count - failed} {task.value} pairs to {out}")
+    notice(f"wrote {count - failed} of {count} {task.value} pairs to {out}" + (f"; {failed} failed (above)" if failed else ""))
     if failed:
         raise typer.Exit(EXIT_FAILED)

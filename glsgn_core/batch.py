@@ -23,6 +23,7 @@ from glsgn_core.errors import GlsgnError
 from glsgn_core.image_io import (
     DEFAULT_MAX_PIXELS,
     READ_EXTENSIONS,
+    WRITE_EXTENSIONS,
     Bands,
     Image,
     ImageReadError,
@@ -240,14 +241,23 @@ def plan_outputs(
     ``overwrite``; an input that is another job's output (a folder holding earlier results) is
     skipped. Raises UsageError when two inputs map to one output, or a file ``out`` gets many inputs.
     """
+    # Argument checks come first: a bad --ext or --suffix must not cost a model run per file.
     if ext is not None:
         ext = ext if ext.startswith(".") else "." + ext
+        if ext.lower() not in WRITE_EXTENSIONS:
+            raise UsageError(f"--ext '{ext.lstrip('.')}' is not a format glsgn writes (use "
+                             f"{', '.join(sorted(e.lstrip('.') for e in WRITE_EXTENSIONS))})")
+    if "/" in suffix or os.sep in suffix:
+        raise UsageError(f"--suffix '{suffix}' holds a path separator; to write elsewhere, use -o FOLDER")
     out_is_file = False
     if out is not None:
         out = Path(out)
         out_is_file = not out.is_dir() and out.suffix.lower() in READ_EXTENSIONS
         if out_is_file and len(items) > 1:
             raise UsageError(f"-o '{out}' names one file but there are {len(items)} inputs; give a folder")
+        if out_is_file and ext is not None and ext.lower() != out.suffix.lower():
+            raise UsageError(f"-o '{out}' names a file, whose extension sets the format; drop --ext "
+                             f"{ext.lstrip('.')} or name the file '{out.with_suffix(ext).name}'")
         if out.exists() and not out.is_dir() and not out_is_file:
             raise UsageError(f"-o '{out}' exists and is not a folder")
 
@@ -286,7 +296,7 @@ def plan_outputs(
         elif job.output.is_dir():
             job.status, job.reason = FAILED, f"the output '{job.output}' is a folder"
         elif job.output.exists() and not overwrite:
-            job.status, job.reason = SKIPPED, "exists, use --overwrite"
+            job.status, job.reason = SKIPPED, f"its output '{job.output}' exists; use --overwrite"
     return jobs
 
 

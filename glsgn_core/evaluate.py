@@ -59,6 +59,7 @@ def evaluate(
     crops: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
     crop_size: int = 384,
     with_ssim: bool = True,
+    on_failed: Callable[[str, str], None] | None = None,
 ) -> dict:
     """Score ``restore`` (float32 RGB in [0, 1] -> same) on every pair in ``pairs/input`` and ``pairs/target``.
 
@@ -67,18 +68,27 @@ def evaluate(
     and ``lanczos_psnr`` / ``lanczos_ssim`` the Lanczos upscale.
     When ``crops`` is a dict it receives, per image, an (input, restored, target) crop around the
     place where restoration changed the image most, for the report.
+    A pair that cannot be scored (an unreadable file, a target of the wrong size) is skipped and
+    listed under ``"failed"`` (``{"name", "error"}``, also passed to ``on_failed``); the means are over
+    the pairs scored, and a folder with none scored is an error.
     """
-    scores = []
+    scores, failed = [], []
     for name, inp_path, tgt_path in match_pairs(Path(pairs)):
-        inp, tgt = read_rgb_float(inp_path), read_rgb_float(tgt_path)
-        start = time.perf_counter()
-        out = restore(inp)
-        seconds = time.perf_counter() - start
-        if out.shape != tgt.shape:
-            raise GlsgnError(
-                f"{inp_path}: the model made {out.shape[1]}x{out.shape[0]} of this {inp.shape[1]}x{inp.shape[0]} input, "
-                f"but its target {tgt_path} is {tgt.shape[1]}x{tgt.shape[0]}"
-            )
+        try:
+            inp, tgt = read_rgb_float(inp_path), read_rgb_float(tgt_path)
+            start = time.perf_counter()
+            out = restore(inp)
+            seconds = time.perf_counter() - start
+            if out.shape != tgt.shape:
+                raise GlsgnError(
+                    f"{inp_path}: the model made {out.shape[1]}x{out.shape[0]} of this {inp.shape[1]}x{inp.shape[0]} input, "
+                    f"but its target {tgt_path} is {tgt.shape[1]}x{tgt.shape[0]}"
+                )
+        except GlsgnError as exc:
+            failed.append({"name": name, "error": str(exc)})
+            if on_failed is not None:
+                on_failed(name, str(exc))
+            continue
         lanczos: tuple[float, float] | tuple[()] = ()
         if inp.shape != tgt.shape:  # super-resolution: compare the classical upscales, not the small input
             lanczos = _scores(pil_resize(inp, (tgt.shape[1], tgt.shape[0]), Image.LANCZOS), tgt)
@@ -89,6 +99,8 @@ def evaluate(
             crops[name] = _crop_where_it_changed(inp, out, tgt, crop_size)
         if on_pair is not None:
             on_pair(score)
+    if not scores:
+        raise GlsgnError(f"{pairs}: none of the {len(failed)} pairs could be scored; the first: {failed[0]['error']}")
     keys = ("psnr", "ssim", "input_psnr", "input_ssim", "lanczos_psnr", "lanczos_ssim")
     columns = {k: [getattr(s, k) for s in scores] for k in keys}
     means = {k: float(np.mean(v)) for k, v in columns.items() if None not in v}  # lanczos_*: SR only
@@ -97,7 +109,7 @@ def evaluate(
     return {
         "n": len(scores), **means, "gain": means["psnr"] - means["input_psnr"],
         "worst": {"name": worst.name, "psnr": worst.psnr, "input_psnr": worst.input_psnr, "gain": worst.psnr - worst.input_psnr},
-        "images": [asdict(s) for s in scores],
+        "images": [asdict(s) for s in scores], "failed": failed,
     }
 
 
@@ -107,6 +119,7 @@ def evaluate_clean(
     *,
     on_photo: Callable[[str, float], None] | None = None,
     with_ssim: bool = True,
+    on_failed: Callable[[str, str], None] | None = None,
 ) -> dict:
     """No harm: restore photos with nothing to remove and score each output against its own input.
 
@@ -114,7 +127,7 @@ def evaluate_clean(
     changed (identical images score ``inf``), and ``shift`` which way: the mean of output minus input
     in 8-bit levels (a model that darkens a whole photo shows up here, not only as lost dB). Returns
     ``{"n", "psnr" (mean), "worst": {"name", "psnr", "shift"}, "images": [{"name", "psnr", "ssim",
-    "shift"}]}``.
+    "shift"}], "failed": [{"name", "error"}]}`` (photos that could not be read or restored).
     """
     from glsgn_core.data.datasets import list_images
 
@@ -122,18 +135,27 @@ def evaluate_clean(
     photos = list_images(folder)
     if not photos:
         raise GlsgnError(f"{folder}: no images found to score as clean photos")
-    rows = []
+    rows, failed = [], []
     for path in photos:
-        photo = read_rgb_float(path)
-        out = restore(photo)
-        value, structure = _scores(out, photo, with_ssim)
         name = path.relative_to(folder).with_suffix("").as_posix()
+        try:
+            photo = read_rgb_float(path)
+            out = restore(photo)
+        except GlsgnError as exc:  # skipped and listed, as in evaluate()
+            failed.append({"name": name, "error": str(exc)})
+            if on_failed is not None:
+                on_failed(name, str(exc))
+            continue
+        value, structure = _scores(out, photo, with_ssim)
         shift = float(np.mean(np.asarray(out, np.float64) - photo) * 255)
         rows.append({"name": name, "psnr": value, "ssim": structure, "shift": shift})
         if on_photo is not None:
             on_photo(name, value)
+    if not rows:
+        raise GlsgnError(f"{folder}: none of the {len(failed)} photos could be scored; the first: {failed[0]['error']}")
     worst = min(rows, key=lambda r: r["psnr"])
-    return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"], "shift": worst["shift"]}, "images": rows}
+    return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"], "shift": worst["shift"]},
+            "images": rows, "failed": failed}
 
 
 def best_window(score: np.ndarray, size: int) -> tuple[int, int]:

@@ -236,6 +236,9 @@ def test_the_pixel_limit_is_in_the_help_and_its_message_speaks_cli(tmp_path):
     r = glsgn("derain", "big.png", "--max-pixels", "5000", cwd=tmp_path)
     assert r.returncode == 1
     assert "raise the limit with --max-pixels N (0: no limit)" in r.err and "max_pixels=None" not in r.err
+    assert "100x100 is 10,000 pixels, more than the limit of 5,000 pixels" in r.err  # small limits read exactly
+    r = glsgn("derain", "big.png", "--max-pixels", "-1", cwd=tmp_path)
+    assert r.returncode == 2 and "--max-pixels" in r.err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -438,6 +441,42 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["a.jpg"]  # nothing else written
 
 
+def test_exceptions_pipes_name_the_streams_not_their_stand_in_files(tmp_path):
+    save(tmp_path / "a.jpg", rgb(64, 80))
+    r = glsgn("derain", "-", cwd=tmp_path, stdin=(tmp_path / "a.jpg").read_bytes())
+    assert r.returncode == 2 and "give -o FILE, or -o - for standard output" in r.err and "Traceback" not in r.err
+    r = glsgn("derain", "-", "-o", "-", cwd=tmp_path, stdin=b"hello")
+    assert r.returncode == 1 and "cannot read standard input: not an image" in r.err and "glsgn-pipe-" not in r.err
+    save(tmp_path / "b.jpg", rgb(64, 80, seed=1))
+    r = glsgn("derain", "a.jpg", "b.jpg", "-o", "-", cwd=tmp_path)
+    assert r.returncode == 2 and "-o - names one file but there are 2 inputs" in r.err and "glsgn-pipe-" not in r.err
+
+
+def test_exceptions_bad_ext_and_suffix_are_usage_errors_before_any_work(tmp_path):
+    save(tmp_path / "a.jpg", rgb(64, 80))
+    for args, says in ((["-o", "out", "--ext", "xyz"], "--ext 'xyz' is not a format glsgn writes"),
+                       (["--suffix", "/x"], "--suffix '/x' holds a path separator"),
+                       (["--suffix", "../../esc"], "holds a path separator"),
+                       (["-o", "b.png", "--ext", "jpg"], "drop --ext jpg or name the file 'b.jpg'")):
+        r = glsgn("derain", "a.jpg", *args, cwd=tmp_path)
+        assert (r.returncode, r.err.count("\n")) == (2, 1) and says in r.err, r.err
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["a.jpg"]  # no folder, no file
+    r = glsgn("derain", "a.jpg", "-o", "b.jpg", "--ext", "jpg", cwd=tmp_path)  # the same format twice is fine
+    assert r.returncode == 0 and (tmp_path / "b.jpg").is_file()
+
+
+def test_skipped_names_the_output_that_exists(tmp_path):
+    save(tmp_path / "a.jpg", rgb(64, 80))
+    (tmp_path / "taken.jpg").write_bytes(b"keep")
+    r = glsgn("derain", "a.jpg", "-o", "taken.jpg", cwd=tmp_path)
+    assert r.returncode == 0 and "skipped a.jpg: its output 'taken.jpg' exists; use --overwrite" in r.err
+    assert (tmp_path / "taken.jpg").read_bytes() == b"keep"
+
+
 def test_completion_offers_model_names_after_model(tmp_path):
     env = {"_GLSGN_COMPLETE": "complete_bash", "COMP_WORDS": "glsgn derain --model glsgn-de", "COMP_CWORD": "3"}
-    assert glsgn(cwd=tmp_path, env=env).out.split() == ["glsgn-derain", "glsgn-dehaze"]
+    assert glsgn(cwd=tmp_path, env=env).out.split() == ["glsgn-derain"]  # only what derain runs
+    for words, offered in (("glsgn upscale --model ", ["glanet-x2", "glanet-x4"]),
+                           ("glsgn eval --model glsgn-de", ["glsgn-derain", "glsgn-dehaze"])):
+        env = {**env, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (not words.endswith(" ")))}
+        assert glsgn(cwd=tmp_path, env=env).out.split() == offered, words

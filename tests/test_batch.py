@@ -159,7 +159,7 @@ def test_existing_outputs_skipped_unless_overwrite(tree):
     make(tree / "a_derain.jpg")
     items = expand_inputs(["shots/a.jpg", "shots/b.png"])
     jobs = plan_outputs(items, out=None, suffix="_derain", ext=None, overwrite=False)
-    assert [(j.status, j.reason) for j in jobs] == [("skipped", "exists, use --overwrite"), ("pending", None)]
+    assert [(j.status, j.reason) for j in jobs] == [("skipped", "its output 'shots/a_derain.jpg' exists; use --overwrite"), ("pending", None)]
     jobs = plan_outputs(items, out=None, suffix="_derain", ext=None, overwrite=True)
     assert [j.status for j in jobs] == ["pending", "pending"]
 
@@ -169,7 +169,7 @@ def test_earlier_results_in_the_folder_are_not_processed_again(tree):
     jobs = plan_outputs(expand_inputs(["shots"]), out=None, suffix="_derain", ext=None, overwrite=False)
     status = {j.input.name: (j.status, j.reason) for j in jobs}
     assert status["a_derain.jpg"] == ("skipped", "it is the output of another input")
-    assert status["a.jpg"] == ("skipped", "exists, use --overwrite")
+    assert status["a.jpg"] == ("skipped", "its output 'shots/a_derain.jpg' exists; use --overwrite")
 
 
 def test_gif_output_becomes_png(tree):
@@ -254,7 +254,7 @@ def test_skipped_and_refused_jobs_are_reported_in_order(tree):
     make(tree.parent / "out" / "b.png")
     results = run_batch(_plan(tree), invert)
     assert [r.status for r in results] == ["done", "skipped", "done", "done"]
-    assert results[1].error == "exists, use --overwrite"
+    assert results[1].error == "its output 'out/b.png' exists; use --overwrite"
 
 
 def test_write_failure_is_recorded(tree):

@@ -8,6 +8,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from eval_fixtures import pairs  # noqa: F401  (fixture)
+from glsgn_core.errors import GlsgnError
 from glsgn_core.evaluate import evaluate
 
 
@@ -69,3 +70,16 @@ def test_without_ssim_same_psnr_and_no_ssim(pairs):
     full, fast = evaluate(lambda x: 0.9 * x, pairs), evaluate(lambda x: 0.9 * x, pairs, with_ssim=False)
     assert [r["psnr"] for r in fast["images"]] == [r["psnr"] for r in full["images"]]
     assert all(np.isnan(r["ssim"]) for r in fast["images"]) and not np.isnan(full["ssim"])
+
+
+def test_exceptions_unreadable_pair_is_listed_and_skipped(pairs):
+    for side in ("input", "target"):
+        (pairs / side / "zz.png").write_bytes(b"")
+    seen = []
+    result = evaluate(lambda x: x, pairs, on_failed=lambda name, error: seen.append(name))
+    assert result["n"] == 2 and [f["name"] for f in result["failed"]] == ["zz"] == seen
+    assert "zz.png" in result["failed"][0]["error"]
+    for p in (pairs / "input").glob("p*.png"):
+        p.write_bytes(b"")
+    with pytest.raises(GlsgnError, match="none of the 3 pairs"):
+        evaluate(lambda x: x, pairs)

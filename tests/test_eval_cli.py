@@ -48,3 +48,19 @@ def test_cli_eval_clean_and_worst_in_text_and_json(pairs, tmp_path):
     data = json.loads(only_clean.stdout)
     assert data["clean"]["n"] == 2 and {"psnr", "worst", "images"} <= data["clean"].keys()
 
+
+
+def test_cli_eval_carries_on_past_a_bad_pair(pairs, tmp_path):
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_weights(create_model("glsgn-lite", **TINY), weights, task="derain", model_name="glsgn-lite")
+    for side in ("input", "target"):  # a pair whose input is not an image at all
+        (pairs / side / "zz.png").write_text("not a picture")
+    base = ["eval", "--weights", str(weights), "--device", "cpu", "--data", str(pairs)]
+    text = CliRunner().invoke(app, base)
+    assert text.exit_code == 1, text.output
+    assert [line for line in text.stderr.splitlines() if "error" in line] == [
+        line for line in text.stderr.splitlines() if "zz.png" in line and line.startswith("glsgn: error:")]
+    assert "1 file(s) could not be scored" in text.stderr and "2 images  restored" in text.stdout
+    data = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
+    assert data["n"] == 2 and [f["name"] for f in data["failed"]] == ["zz"]

@@ -271,6 +271,22 @@ def test_tiff_output_keeps_exif_folders(tmp_path):
         assert im.getexif().get_ifd(0x8769)[0x8827] == 200
 
 
+def test_tiff_description_of_another_shape_is_not_carried(tmp_path):
+    # tifffile's default description records the array's shape; an output of another size
+    # (an upscale) must not claim the input's, while a photographer's own caption is kept.
+    tifffile.imwrite(tmp_path / "s.tif", pixels(6, 10, 3, "uint16"), photometric="rgb")
+    tifffile.imwrite(tmp_path / "c.tif", pixels(6, 10, 3, "uint16"), photometric="rgb", metadata=None,
+                     description="harbour at dusk")
+    for name, kept in (("s.tif", None), ("c.tif", "harbour at dusk")):
+        src = read_image(tmp_path / name)
+        write_image(tmp_path / f"big-{name}", Image(pixels(12, 20, 3, "uint16"), exif=src.exif))
+        with tifffile.TiffFile(tmp_path / f"big-{name}") as tif:
+            assert tif.series[0].shape == (12, 20, 3)
+            described = [t.value for t in tif.pages.first.tags.values() if t.code == 270]
+            assert not any('"shape": [6, 10' in d for d in described)
+            assert kept is None or kept in described
+
+
 def test_multipage_tiff_refused(tmp_path):
     with tifffile.TiffWriter(tmp_path / "stack.tif") as tw:
         for seed in range(3):

@@ -98,6 +98,12 @@ def test_exception_download_usage_errors(two_models):
     assert unknown.exit_code == 2 and "glsgn-nope" in unknown.stderr
 
 
+def test_exception_unknown_name_is_a_usage_error_in_every_models_command(two_models):
+    for command in ("path", "download", "verify"):
+        result = glsgn("models", command, "glsgn-nope")
+        assert (result.exit_code, result.stderr.count("\n")) == (2, 1) and "unknown pretrained model 'glsgn-nope'" in result.stderr
+
+
 def test_path_fetches_then_prints_the_cached_file(two_models, weights_env, server):
     result = glsgn("models", "path", "glsgn-dehaze")
     assert result.exit_code == 0
@@ -217,6 +223,10 @@ def test_exception_export_keeps_an_existing_file_and_rejects_non_checkpoints(tmp
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     foreign = glsgn("models", "export", str(tmp_path / "other.pt"), "-o", str(tmp_path / "x.safetensors"))
     assert foreign.exit_code == 1 and "not a glsgn training checkpoint" in foreign.stderr
+    (tmp_path / "text.png").write_text("hi")
+    text = glsgn("models", "export", str(tmp_path / "text.png"), "-o", str(tmp_path / "z.safetensors"))
+    assert text.exit_code == 1 and "text.png: not a torch checkpoint, or damaged" in text.stderr
+    (tmp_path / "text.png").unlink()
     empty = glsgn("models", "export", str(tmp_path / "nothing-here"), "-o", str(tmp_path / "y.safetensors"))
     assert empty.exit_code == 1 and "not found" in empty.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "other.pt", "w.safetensors"]
@@ -279,7 +289,7 @@ def test_exception_average_refuses_other_models_one_file_and_an_existing_out(tmp
     mixed = glsgn("models", "average", str(tmp_path / "rain.safetensors"), str(tmp_path / "haze.safetensors"), "-o", str(out))
     assert mixed.exit_code == 1 and "haze.safetensors is not the same model" in mixed.stderr
     alone = glsgn("models", "average", str(tmp_path / "rain.safetensors"), "-o", str(out))
-    assert alone.exit_code == 1 and "at least two" in alone.stderr
+    assert alone.exit_code == 2 and "at least two" in alone.stderr  # a usage error
     gone = glsgn("models", "average", str(tmp_path / "rain.safetensors"), str(tmp_path / "nope.safetensors"), "-o", str(out))
     assert gone.exit_code == 1 and "nope.safetensors not found" in gone.stderr
     out.write_bytes(b"precious")

@@ -114,6 +114,9 @@ def test_exception_unreadable_photo_others_still_written(clean, tmp_path):
     assert "broken.jpg" in result.output and "corrupt" in result.output
     assert (out / "input" / "one.png").exists() and not (out / "input" / "broken.png").exists()
     assert not list(out.rglob(".*")), "no temporary files left behind"
+    again = glsgn("-t", "dehaze", "-c", clean, "-o", tmp_path / "eight", "--n", 8)  # --n cycles: broken.jpg twice
+    assert again.exit_code == 1 and again.output.count("broken.jpg") == 1
+    assert "wrote 6 of 8 dehaze pairs" in again.output and "2 failed" in again.output
 
 
 @pytest.mark.parametrize(

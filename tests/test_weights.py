@@ -69,6 +69,23 @@ def test_roundtrip_save_load_same_model_and_metadata(tmp_path, device, dtype):
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temp file left beside it
 
 
+def test_determinism_same_weights_same_bytes_in_every_process(tmp_path):
+    # safetensors orders its header by a per-process hash map; a registry row pins the sha256.
+    code = (
+        "import sys, torch; from glsgn_core.models import create_model; from glsgn_core.weights import save_weights; "
+        f"torch.manual_seed(3); m = create_model('glsgn-lite', **{TINY!r}); "
+        "print(save_weights(m, sys.argv[1], task='derain', model_name='glsgn-lite', recipe={'b': 1, 'a': [2]}))"
+    )
+    shas = [subprocess.run([sys.executable, "-c", code, str(tmp_path / f"{i}.safetensors")], capture_output=True,
+                           text=True, check=True).stdout.strip() for i in range(4)]
+    assert len(set(shas)) == 1
+    blob = (tmp_path / "0.safetensors").read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    assert n % 8 == 0 and list(json.loads(blob[8 : 8 + n])["__metadata__"]) == sorted(json.loads(blob[8 : 8 + n])["__metadata__"])
+    model, meta = load_model(str(tmp_path / "0.safetensors"))  # still a file safetensors and glsgn read
+    assert meta["task"] == "derain" and json.loads(meta["recipe"]) == {"a": [2], "b": 1}
+
+
 def test_exception_save_weights_unknown_task_leaves_existing_file(tmp_path):
     path = tmp_path / "w.safetensors"
     path.write_bytes(b"keep me")

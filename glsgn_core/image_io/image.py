@@ -78,13 +78,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _pixels(n: int) -> str:
+    """A pixel count as people say it: exact below a megapixel (a small limit must not read as 0)."""
+    return f"{n / 1e6:,.0f} megapixels" if n >= 10_000_000 else f"{n / 1e6:.1f} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
+
+
 def _check_size(width: int, height: int, max_pixels: int | None) -> None:
     if width <= 0 or height <= 0:
         raise _Refused(f"the image has no pixels ({width}x{height})")
     if max_pixels is not None and width * height > max_pixels:
         raise _Refused(
-            f"{width}x{height} is {width * height / 1e6:,.0f} megapixels, more than the limit of "
-            f"{max_pixels / 1e6:,.0f} (a guard against decompression bombs); if the file is trusted, "
+            f"{width}x{height} is {_pixels(width * height)}, more than the limit of "
+            f"{_pixels(max_pixels)} (a guard against decompression bombs); if the file is trusted, "
             "raise the limit with --max-pixels N (0: no limit)"
         )
 

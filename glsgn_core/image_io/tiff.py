@@ -218,7 +218,8 @@ def _tiff_exif_tags(exif: bytes | None) -> tuple[list, str | None, dict[int, dic
                 value = value.decode("latin-1")
             if isinstance(value, str) and value and value.isascii():
                 if tag == 270:
-                    description = value
+                    # tifffile's own '{"shape": [...]}' states the input's size; the output may differ.
+                    description = None if value.startswith('{"shape":') else value
                 else:
                     tags.append((tag, "s", 0, value, True))
         for tag in (_EXIF_IFD, _GPS_IFD):

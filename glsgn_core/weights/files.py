@@ -69,8 +69,21 @@ def save_weights(
     path = Path(path)
     # Bytes through our handle: save_file(f.name) would put a new 0600 file (its own temporary) in
     # place of ours, so the umask's permissions and our fsync would not apply to what is kept.
-    atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata)), parents=True)
+    atomic_write(path, lambda f: f.write(_canonical(save(tensors, metadata=metadata))), parents=True)
     return sha256_file(path)
+
+
+def _canonical(blob: bytes) -> bytes:
+    """A safetensors file with its JSON header's keys sorted.
+
+    safetensors writes the header from a hash map, so the same tensors and metadata come out in
+    another key order in each process, and the sha256 a registry row pins would change with every
+    export. Reordering keys moves no tensor bytes (their offsets are relative to the data section).
+    """
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data section stays 8-byte aligned, as safetensors writes it
+    return len(header).to_bytes(8, "little") + header + blob[8 + n :]
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -148,7 +161,9 @@ def export_checkpoint(src: str | os.PathLike, out: str | os.PathLike, *, half: b
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"cannot read checkpoint {ckpt_path} ({_first_line(exc)})") from None
+        # torch's own message for a file that is not a checkpoint can be a bare key ("KeyError: 101").
+        raise WeightsError(f"cannot read checkpoint {ckpt_path}: not a torch checkpoint, or damaged "
+                           f"({type(exc).__name__}: {_first_line(exc)})") from None
     if isinstance(ckpt, dict) and ckpt.get("arch") == EXTERNAL:
         raise WeightsError(f"{ckpt_path} holds a network trained with train(model=...), which glsgn cannot rebuild; "
                            "read its weights with glsgn_core.train.load_checkpoint(path)['ema']")

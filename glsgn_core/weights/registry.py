@@ -20,6 +20,10 @@ class WeightsError(GlsgnError):
     """Weights that cannot be found, fetched, verified or read; the message says where and why."""
 
 
+class UnknownModelError(WeightsError):
+    """A name the registry does not hold: the user's mistake, not a failed fetch (a usage error)."""
+
+
 @dataclass(frozen=True)
 class WeightsEntry:
     name: str  # what users type: ``glsgn-derain``
@@ -81,7 +85,7 @@ def get_entry(name: str) -> WeightsEntry:
         if entry.name == name:
             return entry
     known = ", ".join(e.name for e in entries()) or "none registered yet"
-    raise WeightsError(
+    raise UnknownModelError(
         f"unknown pretrained model {name!r} (known: {known}); give a weights file or URL instead "
         "(--weights FILE: train one with `glsgn train` and `glsgn models export`)"
     )
