@@ -35,6 +35,7 @@ def evaluate(
     if data is None and clean is None:
         fail("give --data PAIRS, --clean PHOTOS, or both")
     from glsgn_core.errors import GlsgnError
+    from glsgn_core.evaluate import NothingScored
     from glsgn_core.evaluate import evaluate as run_eval
     from glsgn_core.evaluate import evaluate_clean
     from glsgn_core.evaluate import write_report
@@ -63,6 +64,8 @@ def evaluate(
                 err_console.print(f"{name} (clean): {value:.2f} dB against its input", markup=False)
 
         no_harm = evaluate_clean(restorer.restore, clean, on_photo=clean_progress, on_failed=skipped) if clean is not None else None
+    except NothingScored as exc:  # each file was named as it failed
+        fail(str(exc), EXIT_FAILED)
     except (GlsgnError, ValueError) as exc:
         fail(str(exc))
     # Unscorable files were named as they came; the figures are over the rest, and the exit code says so.

@@ -29,6 +29,7 @@ from glsgn_core.image_io import (
     ImageReadError,
     ImageWriteError,
     can_write_rows,
+    format_for_path,
     open_bands,
     write_image_rows,
     format_warnings,
@@ -255,7 +256,7 @@ def plan_outputs(
         out_is_file = not out.is_dir() and out.suffix.lower() in READ_EXTENSIONS
         if out_is_file and len(items) > 1:
             raise UsageError(f"-o '{out}' names one file but there are {len(items)} inputs; give a folder")
-        if out_is_file and ext is not None and ext.lower() != out.suffix.lower():
+        if out_is_file and ext is not None and format_for_path(out).name != format_for_path(f"x{ext}").name:
             raise UsageError(f"-o '{out}' names a file, whose extension sets the format; drop --ext "
                              f"{ext.lstrip('.')} or name the file '{out.with_suffix(ext).name}'")
         if out.exists() and not out.is_dir() and not out_is_file:

@@ -27,6 +27,16 @@ from glsgn_core.image_io import read_image, to_float
 from glsgn_core.metrics import psnr, ssim
 
 
+class NothingScored(GlsgnError):
+    """Every pair (or photo) failed: the failures were reported one by one, there is no figure."""
+
+
+def _naming(exc: Exception, path: Path) -> str:
+    """The error's message, led by the file's path unless it names it already (a restorer's
+    "image is 8x8 pixels" does not)."""
+    return str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+
+
 @dataclass
 class PairScore:
     name: str
@@ -68,9 +78,10 @@ def evaluate(
     and ``lanczos_psnr`` / ``lanczos_ssim`` the Lanczos upscale.
     When ``crops`` is a dict it receives, per image, an (input, restored, target) crop around the
     place where restoration changed the image most, for the report.
-    A pair that cannot be scored (an unreadable file, a target of the wrong size) is skipped and
-    listed under ``"failed"`` (``{"name", "error"}``, also passed to ``on_failed``); the means are over
-    the pairs scored, and a folder with none scored is an error.
+    A pair that cannot be scored (an unreadable file, a target of the wrong size) raises, unless
+    ``on_failed`` is given: then it is passed there (name, a message naming the file), skipped and
+    listed under ``"failed"`` (``{"name", "error"}``); the means are over the pairs scored, and
+    :class:`NothingScored` is raised when none was.
     """
     scores, failed = [], []
     for name, inp_path, tgt_path in match_pairs(Path(pairs)):
@@ -85,9 +96,10 @@ def evaluate(
                     f"but its target {tgt_path} is {tgt.shape[1]}x{tgt.shape[0]}"
                 )
         except GlsgnError as exc:
-            failed.append({"name": name, "error": str(exc)})
-            if on_failed is not None:
-                on_failed(name, str(exc))
+            if on_failed is None:
+                raise
+            failed.append({"name": name, "error": _naming(exc, inp_path)})
+            on_failed(name, failed[-1]["error"])
             continue
         lanczos: tuple[float, float] | tuple[()] = ()
         if inp.shape != tgt.shape:  # super-resolution: compare the classical upscales, not the small input
@@ -100,7 +112,7 @@ def evaluate(
         if on_pair is not None:
             on_pair(score)
     if not scores:
-        raise GlsgnError(f"{pairs}: none of the {len(failed)} pairs could be scored; the first: {failed[0]['error']}")
+        raise NothingScored(f"{pairs}: none of the {len(failed)} pairs could be scored")
     keys = ("psnr", "ssim", "input_psnr", "input_ssim", "lanczos_psnr", "lanczos_ssim")
     columns = {k: [getattr(s, k) for s in scores] for k in keys}
     means = {k: float(np.mean(v)) for k, v in columns.items() if None not in v}  # lanczos_*: SR only
@@ -127,7 +139,8 @@ def evaluate_clean(
     changed (identical images score ``inf``), and ``shift`` which way: the mean of output minus input
     in 8-bit levels (a model that darkens a whole photo shows up here, not only as lost dB). Returns
     ``{"n", "psnr" (mean), "worst": {"name", "psnr", "shift"}, "images": [{"name", "psnr", "ssim",
-    "shift"}], "failed": [{"name", "error"}]}`` (photos that could not be read or restored).
+    "shift"}], "failed": [{"name", "error"}]}`` (with ``on_failed``: photos that could not be read or
+    restored, skipped as in :func:`evaluate`).
     """
     from glsgn_core.data.datasets import list_images
 
@@ -141,10 +154,11 @@ def evaluate_clean(
         try:
             photo = read_rgb_float(path)
             out = restore(photo)
-        except GlsgnError as exc:  # skipped and listed, as in evaluate()
-            failed.append({"name": name, "error": str(exc)})
-            if on_failed is not None:
-                on_failed(name, str(exc))
+        except GlsgnError as exc:  # raised, or skipped and listed, as in evaluate()
+            if on_failed is None:
+                raise
+            failed.append({"name": name, "error": _naming(exc, path)})
+            on_failed(name, failed[-1]["error"])
             continue
         value, structure = _scores(out, photo, with_ssim)
         shift = float(np.mean(np.asarray(out, np.float64) - photo) * 255)
@@ -152,7 +166,7 @@ def evaluate_clean(
         if on_photo is not None:
             on_photo(name, value)
     if not rows:
-        raise GlsgnError(f"{folder}: none of the {len(failed)} photos could be scored; the first: {failed[0]['error']}")
+        raise NothingScored(f"{folder}: none of the {len(failed)} photos could be scored")
     worst = min(rows, key=lambda r: r["psnr"])
     return {"n": len(rows), "psnr": float(np.mean([r["psnr"] for r in rows])), "worst": {"name": worst["name"], "psnr": worst["psnr"], "shift": worst["shift"]},
             "images": rows, "failed": failed}

@@ -457,12 +457,14 @@ def test_exceptions_bad_ext_and_suffix_are_usage_errors_before_any_work(tmp_path
     for args, says in ((["-o", "out", "--ext", "xyz"], "--ext 'xyz' is not a format glsgn writes"),
                        (["--suffix", "/x"], "--suffix '/x' holds a path separator"),
                        (["--suffix", "../../esc"], "holds a path separator"),
-                       (["-o", "b.png", "--ext", "jpg"], "drop --ext jpg or name the file 'b.jpg'")):
+                       (["-o", "b.png", "--ext", "jpg"], "drop --ext jpg or name the file 'b.jpg'"),
+                       (["-o", "b.tif", "--ext", "jpeg"], "drop --ext jpeg or name the file 'b.jpeg'")):
         r = glsgn("derain", "a.jpg", *args, cwd=tmp_path)
         assert (r.returncode, r.err.count("\n")) == (2, 1) and says in r.err, r.err
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["a.jpg"]  # no folder, no file
-    r = glsgn("derain", "a.jpg", "-o", "b.jpg", "--ext", "jpg", cwd=tmp_path)  # the same format twice is fine
-    assert r.returncode == 0 and (tmp_path / "b.jpg").is_file()
+    for name, ext in (("b.jpg", "jpg"), ("c.jpeg", ".JPG"), ("d.tif", "tiff")):  # one format, any spelling
+        r = glsgn("derain", "a.jpg", "-o", name, "--ext", ext, cwd=tmp_path)
+        assert r.returncode == 0 and (tmp_path / name).is_file(), r.err
 
 
 def test_skipped_names_the_output_that_exists(tmp_path):

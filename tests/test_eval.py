@@ -9,7 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from eval_fixtures import pairs  # noqa: F401  (fixture)
 from glsgn_core.errors import GlsgnError
-from glsgn_core.evaluate import evaluate
+from glsgn_core.evaluate import NothingScored, evaluate
 
 
 def test_scores_match_scikit_image(pairs):
@@ -79,7 +79,21 @@ def test_exceptions_unreadable_pair_is_listed_and_skipped(pairs):
     result = evaluate(lambda x: x, pairs, on_failed=lambda name, error: seen.append(name))
     assert result["n"] == 2 and [f["name"] for f in result["failed"]] == ["zz"] == seen
     assert "zz.png" in result["failed"][0]["error"]
+    with pytest.raises(GlsgnError, match="zz.png"):  # without on_failed, the first bad pair stops it
+        evaluate(lambda x: x, pairs)
     for p in (pairs / "input").glob("p*.png"):
         p.write_bytes(b"")
-    with pytest.raises(GlsgnError, match="none of the 3 pairs"):
-        evaluate(lambda x: x, pairs)
+    with pytest.raises(NothingScored, match="none of the 3 pairs"):
+        evaluate(lambda x: x, pairs, on_failed=lambda name, error: None)
+
+
+def test_exceptions_a_skipped_pair_is_named_even_when_the_restorer_does_not_name_it(pairs):
+    p1 = np.asarray(Image.open(pairs / "input" / "p1.png")).astype(np.float32) / 255
+
+    def refuse_p1(x):
+        if np.allclose(x, p1):
+            raise GlsgnError("image is too small for this model")
+        return x
+
+    result = evaluate(refuse_p1, pairs, on_failed=lambda name, error: None)
+    assert result["failed"] == [{"name": "p1", "error": f"{pairs / 'input' / 'p1.png'}: image is too small for this model"}]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import TINY
@@ -64,3 +66,11 @@ def test_cli_eval_carries_on_past_a_bad_pair(pairs, tmp_path):
     assert "1 file(s) could not be scored" in text.stderr and "2 images  restored" in text.stdout
     data = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
     assert data["n"] == 2 and [f["name"] for f in data["failed"]] == ["zz"]
+    for side in ("input", "target"):  # readable, but too small for the model: the restorer refuses it
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pairs / side / "zz.png")
+    small = CliRunner().invoke(app, base)
+    assert small.exit_code == 1 and f"glsgn: error: {pairs / 'input' / 'zz.png'}: image is 8x8 pixels" in small.stderr
+    for p in (pairs / "input").iterdir():
+        p.write_text("not a picture")
+    none = CliRunner().invoke(app, base)
+    assert none.exit_code == 1 and none.stderr.count("glsgn: error:") == 4 and "none of the 3 pairs could be scored" in none.stderr

@@ -460,7 +460,7 @@ BAD = {
     "truncated jpeg": (lambda t: _truncated(t, ".jpg"), ["cut.jpg", "truncated"]),
     "truncated tiff": (lambda t: _truncated(t, ".tif"), ["cut.tif", "cannot read"]),
     "bomb": (lambda t: (t / "bomb.png").write_bytes(_png_header_only(100_000, 100_000)) and t / "bomb.png",
-             ["bomb.png", "100000x100000", "10,000 megapixels", "--max-pixels N (0: no limit)"]),
+             ["bomb.png", "100000x100000", "10,000,000,000 pixels", "--max-pixels N (0: no limit)"]),
     "animated gif": (lambda t: _animated(t, ".gif"), ["anim.gif", "animated GIF", "3 frames"]),
     "animated webp": (lambda t: _animated(t, ".webp"), ["anim.webp", "animated WEBP", "3 frames"]),
     "apng": (lambda t: _animated(t, ".png"), ["anim.png", "animated PNG", "3 frames"]),

@@ -79,8 +79,8 @@ def _one_line(text: str) -> str:
 
 
 def _pixels(n: int) -> str:
-    """A pixel count as people say it: exact below a megapixel (a small limit must not read as 0)."""
-    return f"{n / 1e6:,.0f} megapixels" if n >= 10_000_000 else f"{n / 1e6:.1f} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
+    """A pixel count, exact (rounded megapixels would say "10, more than the limit of 10")."""
+    return f"{n:,} pixels"
 
 
 def _check_size(width: int, height: int, max_pixels: int | None) -> None:
