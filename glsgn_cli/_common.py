@@ -73,13 +73,18 @@ def size_option(text: str, option: str, *, minimum: int = 1) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def user_errors(code: int = EXIT_USAGE) -> Iterator[None]:
-    """Turn the core's user-facing errors into a one-line message and an exit code."""
+    """Turn the core's user-facing errors, and the system's refusals to read or write a path (a
+    file where a folder is needed, no permission), into a one-line message and an exit code."""
     from glsgn_core.errors import GlsgnError
 
     try:
         yield
     except GlsgnError as exc:
         fail(str(exc), code)
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user named: a real fault, keep the traceback
+            raise
+        fail(f"{exc.filename}: {exc.strerror or exc}", code)
 
 
 def help_group():

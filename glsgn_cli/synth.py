@@ -124,8 +124,16 @@ def synth(
     photos = list_images(clean)
     if not photos:
         fail(f"--clean {clean}: no images found (PNG, JPEG, TIFF, BMP or WebP)")
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out}: exists and is not a folder")
     count = n or len(photos)
     names = _pair_names(photos, clean, count)
+    first: dict[str, int] = {}
+    for k, name in enumerate(names):  # a.png and a.jpg, or a-1.png and a.png's second cycle
+        if name in first:
+            a, b = photos[first[name] % len(photos)], photos[k % len(photos)]
+            fail(f"'{a}' and '{b}' would both be written as pair '{name}'; rename one of them")
+        first[name] = k
     existing = [p for name in names for side in ("input", "target") if (p := out / side / f"{name}.png").exists()]
     if existing and not overwrite:
         fail(f"{existing[0]}: already exists ({len(existing)} files would be replaced); use --overwrite or a new --out")
@@ -160,8 +168,11 @@ def synth(
                     err_console.print(f"glsgn: error: {exc}", markup=False, highlight=False)
                 failed += 1
             else:
-                _save_png(target, out / "target" / f"{name}.png")
-                _save_png(degraded, out / "input" / f"{name}.png")
+                try:
+                    _save_png(target, out / "target" / f"{name}.png")
+                    _save_png(degraded, out / "input" / f"{name}.png")
+                except OSError as exc:  # the folder, not the photo: every later pair would fail alike
+                    fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}", EXIT_FAILED)
             progress.advance(bar)
     notice(f"wrote {count - failed} of {count} {task.value} pairs to {out}" + (f"; {failed} failed (above)" if failed else ""))
     if failed:

@@ -25,7 +25,7 @@ def train(
     model_config: Annotated[Optional[str], typer.Option(help='JSON object overriding config fields, e.g. \'{"widths": [4, 8, 16, 32, 64]}\'. With --from, only fields that keep the weights\' shapes, e.g. \'{"ssim_loss": 1}\'.')] = None,
     init_from: Annotated[Optional[str], typer.Option("--from", help="Fine-tune from pretrained weights: a registry name or a file.")] = None,
     steps: Annotated[int, typer.Option(help="Total optimisation steps (the LR schedule spans them).")] = 50_000,
-    until: Annotated[Optional[int], typer.Option(help="Stop after this step, resumably (default: --steps).")] = None,
+    until: Annotated[Optional[int], typer.Option(min=1, help="Stop after this step, resumably (default: --steps).")] = None,
     batch: Annotated[int, typer.Option(help="Images per step, per process.")] = 4,
     crop: Annotated[str, typer.Option(help="Random crop WIDTHxHEIGHT, or one number for a square (of the target: the high-resolution crop for SR). Smaller photos are scaled up to fit it.")] = "960x540",
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (betas 0.9, 0.999). Default: 2e-4, 1e-4 for sr2/sr4.")] = None,
@@ -49,7 +49,7 @@ def train(
     clean_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Clean photos only: share of pairs with nothing to remove, so the model learns to hand clean photos back. Default: 0.2.", show_default=False)] = None,
     decoy_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Clean photos, derain and dehaze: share of pairs whose photo first gets things that look like the degradation but belong to the scene, which the model must keep (derain: thin dark lines such as reeds and wires; dehaze: out-of-focus regions). 0: off.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
-    workers: Annotated[int, typer.Option(help="Data-loading processes (0: load in the main process).")] = 2,
+    workers: Annotated[int, typer.Option(min=0, help="Data-loading processes (0: load in the main process).")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt.")] = False,
     log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl records.")] = 10,
@@ -82,6 +82,8 @@ def train(
 
                 out = Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
                 notice(f"run folder: {out} (--out sets it)")
+            if out.exists() and not out.is_dir():
+                fail(f"--out {out}: exists and is not a folder")
             if perceptual_weight is None:  # the paper's lambda2 where the recipe has one, if VGG-19 is at hand
                 perceptual = _default_perceptual(vgg_weights) if recipe.perceptual > 0 else 0.0
             else:

@@ -297,3 +297,12 @@ def test_exception_average_refuses_other_models_one_file_and_an_existing_out(tmp
     assert kept.exit_code == 2 and "pass --overwrite" in kept.stderr and out.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["haze.safetensors", "rain.safetensors", "soup.safetensors"]
     assert all(len(r.stderr.strip().splitlines()) == 1 for r in (mixed, alone, gone, kept))
+
+
+def test_exception_export_into_a_file_as_if_it_were_a_folder(tmp_path):
+    torch.save(_checkpoint(4, ema=False, step=1), tmp_path / "last.pt")
+    (tmp_path / "afile").write_text("keep")
+    result = glsgn("models", "export", str(tmp_path / "last.pt"), "-o", str(tmp_path / "afile" / "x.safetensors"))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # not an OSError traceback
+    assert str(tmp_path / "afile") in result.stderr and result.stderr.count("\n") == 1
+    assert (tmp_path / "afile").read_text() == "keep"

@@ -218,3 +218,21 @@ def test_exception_decoy_share_for_a_task_without_decoys(clean, tmp_path):
     result = glsgn("-t", "dereflect", "-c", clean, "-o", tmp_path / "pairs", "--decoy-share", "0.5")
     assert result.exit_code == 2 and "dereflect has no decoys (only derain, dehaze)" in result.output
     assert not (tmp_path / "pairs").exists()
+
+
+def test_exceptions_two_photos_one_pair_name_is_refused_before_anything_is_written(clean, tmp_path):
+    Image.fromarray(photo(3, (64, 48))).save(clean / "one.jpg", quality=95)  # beside one.png
+    out = tmp_path / "pairs"
+    result = glsgn("-t", "derain", "-c", clean, "-o", out)
+    assert result.exit_code == 2 and "would both be written as pair 'one'" in result.output
+    assert not out.exists()
+    (clean / "one.jpg").rename(clean / "three-1.png")  # three.jpg's second cycle is also "three-1"
+    result = glsgn("-t", "derain", "-c", clean, "-o", out, "--n", 8)
+    assert result.exit_code == 2 and "would both be written as pair 'three-1'" in result.output
+
+
+def test_exception_out_is_a_file(clean, tmp_path):
+    (tmp_path / "afile").write_text("keep")
+    result = glsgn("-t", "derain", "-c", clean, "-o", tmp_path / "afile")
+    assert result.exit_code == 2 and "exists and is not a folder" in result.output
+    assert (tmp_path / "afile").read_text() == "keep"

@@ -315,3 +315,19 @@ def test_resume_builds_the_network_the_checkpoint_holds(pairs, tmp_path) -> None
     r = glsgn("train", "--out", str(run), "--resume")
     assert r.returncode == 0, r.stderr
     assert torch.load(last, weights_only=True)["config"]["pn_eps"] == 0.02
+
+
+def test_exceptions_out_is_a_file_and_negative_counts_are_usage_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from glsgn_cli.app import app
+
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "photos").mkdir()
+    base = ["train", "--task", "derain", "--data", str(tmp_path / "photos"), "--steps", "2"]
+    for extra, says in ((["--out", str(tmp_path / "afile")], "exists and is not a folder"),
+                        (["--out", str(tmp_path / "r1"), "--workers", "-1"], "--workers"),
+                        (["--out", str(tmp_path / "r2"), "--until", "0"], "--until")):
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and says in result.stderr, result.output
+    assert (tmp_path / "afile").read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "photos"]
