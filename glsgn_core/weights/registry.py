@@ -87,7 +87,7 @@ def get_entry(name: str) -> WeightsEntry:
     known = ", ".join(e.name for e in entries()) or "none registered yet"
     raise UnknownModelError(
         f"unknown pretrained model {name!r} (known: {known}); give a weights file or URL instead "
-        "(train one with `glsgn train` and `glsgn models export`)"
+        "(--weights FILE; --from FILE in `glsgn train`; make one with `glsgn train` and `glsgn models export`)"
     )
 
 
