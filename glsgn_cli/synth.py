@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice, size_option
+from glsgn_cli._common import EXIT_FAILED, err_console, fail, notice, size_option, user_errors
 from glsgn_core import tasks
 
 # Every task of the table; for upscaling ones the input is the target's bicubic downscale.
@@ -168,11 +168,9 @@ def synth(
                     err_console.print(f"glsgn: error: {exc}", markup=False, highlight=False)
                 failed += 1
             else:
-                try:
+                with user_errors(EXIT_FAILED):  # a folder it cannot write: every later pair would fail alike
                     _save_png(target, out / "target" / f"{name}.png")
                     _save_png(degraded, out / "input" / f"{name}.png")
-                except OSError as exc:  # the folder, not the photo: every later pair would fail alike
-                    fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}", EXIT_FAILED)
             progress.advance(bar)
     notice(f"wrote {count - failed} of {count} {task.value} pairs to {out}" + (f"; {failed} failed (above)" if failed else ""))
     if failed:
